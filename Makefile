@@ -1,0 +1,27 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+# Each creates .venv and installs what it needs by itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= cpu,dev
+STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+comma := ,
+
+.PHONY: test demo venv clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --durations=15 tests
+
+demo: $(STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 bash tools/demo.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info

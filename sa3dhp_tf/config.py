@@ -1,0 +1,57 @@
+"""Gin file resolution and parsing shared by the binaries (flags themselves live in the binaries).
+
+A `--gin_file` is looked up as given, then under the installed package's `gin_configs/` folder,
+so `--gin_file=stages/pose_aae.gin` works from any directory and after a plain `pip install`.
+"""
+
+import os
+
+import gin
+
+GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
+
+
+class ConfigError(ValueError):
+  """A configuration problem a user must fix (bad file, binding or stage name)."""
+
+
+def resolve_gin_file(path: str) -> str:
+  candidates = [path]
+  if not os.path.isabs(path):
+    candidates.append(os.path.join(GIN_CONFIG_DIR, path))
+  for candidate in candidates:
+    if os.path.isfile(candidate):
+      return os.path.abspath(candidate)
+  raise ConfigError(f"gin file not found: {path} (looked in . and {GIN_CONFIG_DIR})")
+
+
+def parse_gin(gin_files, gin_bindings, finalize=True):
+  """Parses files then bindings; every failure becomes a one-line ConfigError naming its source."""
+  gin.clear_config()
+  gin.add_config_file_search_path(GIN_CONFIG_DIR)
+  files = [resolve_gin_file(f) for f in (gin_files or [])]
+  for path in files:
+    try:
+      gin.parse_config_file(path)
+    except Exception as e:  # gin raises several types; all mean "this file is bad"
+      raise ConfigError(f"bad gin file {path}: {_first_line(e)}") from e
+  for binding in gin_bindings or []:
+    try:
+      gin.parse_config(binding)
+    except Exception as e:
+      raise ConfigError(f"bad gin binding {binding!r}: {_first_line(e)}") from e
+  if finalize:
+    gin.finalize()
+  return files
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip() or type(error).__name__
+  return text.splitlines()[0]
+
+
+def write_config(model_dir: str, name: str, text: str) -> str:
+  path = os.path.join(model_dir, name)
+  with open(path, "w") as f:
+    f.write(text)
+  return path

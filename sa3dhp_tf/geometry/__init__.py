@@ -1,0 +1,1 @@
+"""Geometry: pose-side and image-side transforms, cameras and projection."""
