@@ -35,13 +35,20 @@ _CLIP_TIME_AXIS = -4
 @dataclasses.dataclass(frozen=True)
 class Relation:
   """One relation. `pose_pair(window, theta)` and `image_pair(window, theta, fill_mode)` return
-  `(anchor, counterpart)`."""
+  `(anchor, counterpart)`.
+
+  `anchor_frames(raw_window, time_axis)` selects, from a raw 60-frame window of anything (images,
+  poses, or latents G(x) with time on `time_axis`), the frames that are this relation's anchors
+  when training on clip batches: the middle clip raw[15:45] for frame relations and v1/v2, the
+  fast clip raw[::2] for v3. It lets the adaptation step run G once on the raw window.
+  """
   key: str
   name: str
   space: str
   pose_pair: Callable[..., Tuple[tf.Tensor, tf.Tensor]]
   image_pair: Callable[..., Tuple[tf.Tensor, tf.Tensor]]
   uses_theta: bool
+  anchor_frames: Callable[..., tf.Tensor]
   description: str = ""
 
   @property
@@ -85,7 +92,7 @@ def _pose_relation(key, name, pose_fn, image_fn, uses_theta, description):
     return image, image_fn(image, theta, fill_mode)
 
   return register_relation(Relation(key, name, POSE, pose_pair, image_pair, uses_theta,
-                                    description))
+                                    windows.middle_clip, description))
 
 
 _pose_relation("z1", "pose-flip",
@@ -116,7 +123,7 @@ def _per_frame_backward_relation(key, name, pose_fn, image_fn, uses_theta, descr
     return anchor, imt.reverse_clip(image_fn(anchor, theta, fill_mode))
 
   return register_relation(Relation(key, name, MOTION, pose_pair, image_pair, uses_theta,
-                                    description))
+                                    windows.middle_clip, description))
 
 
 _per_frame_backward_relation("v1", "flip-backward",
@@ -140,5 +147,5 @@ def _slow_backward_clips(window, theta=DEFAULT_THETA, fill_mode="reflect"):
 
 
 register_relation(Relation("v3", "slow-backward", MOTION, _slow_backward_poses,
-                           _slow_backward_clips, False,
+                           _slow_backward_clips, False, windows.fast_clip,
                            "anchor raw[::2] (fast), counterpart reversed(raw[15:45]) (slow)"))

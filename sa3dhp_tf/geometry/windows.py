@@ -20,13 +20,19 @@ def _check_window(window, time_axis):
         f"slow-backward needs windows of {WINDOW_LENGTH} frames on axis {time_axis}, got {length}")
 
 
-def slow_backward_pair(window, time_axis):
-  """Returns (anchor, counterpart) for a raw 60-frame window; works for poses and images."""
+def fast_clip(window, time_axis):
+  """`raw[::2]` of a 60-frame window: 30 frames covering 2 s, the slow-backward anchor."""
   window = tf.convert_to_tensor(window)
   _check_window(window, time_axis)
   axis = time_axis % window.shape.rank
-  length = tf.shape(window)[axis]
-  anchor = tf.gather(window, tf.range(0, length, 2), axis=axis)
+  return tf.gather(window, tf.range(0, WINDOW_LENGTH, 2), axis=axis)
+
+
+def slow_backward_pair(window, time_axis):
+  """Returns (anchor, counterpart) for a raw 60-frame window; works for poses and images."""
+  window = tf.convert_to_tensor(window)
+  axis = time_axis % max(window.shape.rank, 1)
+  anchor = fast_clip(window, time_axis)
   counterpart = tf.reverse(tf.gather(window, tf.range(SLOW_START, SLOW_STOP), axis=axis), [axis])
   return anchor, counterpart
 
