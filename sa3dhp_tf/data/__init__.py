@@ -1,0 +1,1 @@
+"""Data: schema, motion sources, renderer, benchmark builder and tf.data pipelines."""
