@@ -106,7 +106,7 @@ def test_image_rotation_moves_a_blob_where_rotate_points_2d_says(theta):
   image = conftest.render_blobs(point[None], HEIGHT, WIDTH, sigma=1.5)
   rotated = imt.rotate_image(image, theta, fill_mode="constant").numpy()
   expected = imt.rotate_points_2d(point, theta, HEIGHT, WIDTH).numpy()
-  np.testing.assert_allclose(_centroid(rotated), expected, atol=0.1)
+  np.testing.assert_allclose(_centroid(rotated), expected, atol=0.02)
   peak = np.unravel_index(np.argmax(rotated[..., 0]), rotated.shape[:2])
   assert np.hypot(peak[1] - expected[0], peak[0] - expected[1]) <= 1.0
   # Sanity: the opposite angle lands somewhere else, so the sign is really being tested.
@@ -182,7 +182,7 @@ def test_render_then_transform_equals_transform_then_render(posed_camera_pose, t
   ]
   for transformed, rendered in pairs:
     err = np.abs(transformed.numpy() - rendered)
-    assert err.max() < 0.05 * rendered.max() and err.mean() < 2e-3
+    assert err.max() < 0.1 * rendered.max() and err.mean() < 3e-3
   # And a wrong sign would be caught: the image rotated the other way does not match.
   wrong = imt.rotate_image(image, -theta, fill_mode="constant").numpy()
   assert np.abs(wrong - pairs[1][1]).max() > 0.3

@@ -95,3 +95,27 @@ def view_sequence(rng: np.random.Generator, poses_world: np.ndarray,
   rotation, dist, _ = random_view(rng, ranges)
   target = poses_world[..., root, :].reshape(-1, 3).mean(axis=0)
   return world_to_camera(poses_world, rotation, target, dist)
+
+
+def look_at_root_rotation(root_camera: np.ndarray) -> np.ndarray:
+  """Rotation `[..., 3, 3]` of a virtual camera at the same centre that looks straight at
+  `root_camera` `[..., 3]`, keeping image "down" as close as possible to the original camera's.
+
+  A person-centred crop seen through this virtual camera has the pelvis on the optical axis and
+  the principal point at the crop centre, where flips and in-plane rotations of the image match
+  the pose-side relation transforms exactly."""
+  forward = np.asarray(root_camera, np.float64)
+  forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
+  down = np.broadcast_to(np.array([0.0, 1.0, 0.0]), forward.shape)
+  right = np.cross(down, forward)
+  right /= np.linalg.norm(right, axis=-1, keepdims=True)
+  new_down = np.cross(forward, right)
+  return np.stack([right, new_down, forward], axis=-2)
+
+
+def to_root_camera(poses_camera: np.ndarray, root: int = 0):
+  """Expresses camera-frame poses `[..., J, 3]` in their per-frame look-at-root virtual camera.
+  Returns (poses in the virtual camera, rotations `[..., 3, 3]`); the root lands on (0, 0, d)."""
+  poses_camera = np.asarray(poses_camera, np.float64)
+  rotation = look_at_root_rotation(poses_camera[..., root, :])
+  return np.einsum("...ij,...kj->...ki", rotation, poses_camera), rotation

@@ -1,0 +1,6 @@
+"""Relational energies of the adaptation step: InfoNCE (L_LCR, L_HCR) and relation energies
+(L^z_r, L^v_r)."""
+
+from sa3dhp_tf.losses.infonce import ProjectionHead, info_nce  # noqa: F401
+from sa3dhp_tf.losses.relation_energy import (  # noqa: F401
+    LOSS_KINDS, relation_energy, relation_residual)

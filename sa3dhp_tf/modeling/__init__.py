@@ -1,0 +1,1 @@
+"""Keras 3 models of the method (see docs/ARCHITECTURE.md)."""
