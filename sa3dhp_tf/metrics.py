@@ -56,7 +56,8 @@ def _check_array(x, name: str) -> np.ndarray:
     more = f" and {bad.shape[0] - _MAX_REPORTED_POSITIONS} more" \
         if bad.shape[0] > _MAX_REPORTED_POSITIONS else ""
     raise ValueError(
-        f"{name} contains {bad.shape[0]} non-finite values ({num_nan} NaN, {num_inf} inf) in "
+        f"{name} contains {bad.shape[0]} non-finite value{'s' if bad.shape[0] > 1 else ''} "
+        f"({num_nan} NaN, {num_inf} inf) in "
         f"{samples.shape[0]} sample(s) of shape {arr.shape}; at index {where}{more}")
   return arr
 

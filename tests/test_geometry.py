@@ -186,3 +186,23 @@ def test_render_then_transform_equals_transform_then_render(posed_camera_pose, t
   # And a wrong sign would be caught: the image rotated the other way does not match.
   wrong = imt.rotate_image(image, -theta, fill_mode="constant").numpy()
   assert np.abs(wrong - pairs[1][1]).max() > 0.3
+
+
+def test_to_root_camera_puts_the_root_on_the_optical_axis():
+  world = conftest.world_motion(5, seed=8)
+  rotation = camera.look_at_rotation(40.0, 15.0, 0.0)
+  # A camera aimed 600 mm beside and 400 mm above the person: the root is off-axis.
+  poses = camera.world_to_camera(world, rotation, world[0, 0] + [600.0, 0.0, 400.0], 4000.0)
+  virtual, rotations = camera.to_root_camera(poses)
+  assert rotations.shape == (5, 3, 3) and virtual.shape == poses.shape
+  for r in rotations:
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(r) == pytest.approx(1.0)
+    assert r[1] @ [0.0, 1.0, 0.0] > 0.95          # image "down" stays nearly where it was
+  np.testing.assert_allclose(virtual[:, 0, :2], 0.0, atol=1e-9)
+  np.testing.assert_allclose(virtual[:, 0, 2], np.linalg.norm(poses[:, 0], axis=-1))
+  np.testing.assert_allclose(skeleton.bone_lengths(virtual), skeleton.bone_lengths(poses),
+                             rtol=1e-10)
+  # A root already on the axis keeps the camera as it is.
+  on_axis = conftest.camera_pose(conftest.world_pose(0))
+  np.testing.assert_allclose(camera.look_at_root_rotation(on_axis[0]), np.eye(3), atol=1e-9)

@@ -1,4 +1,4 @@
-"""The relations registry: frame indices of every relation, and agreement of pose and image sides."""
+"""The relations registry: frame indices of every relation; pose and image sides agree."""
 
 import numpy as np
 import pytest

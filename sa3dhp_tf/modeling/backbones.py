@@ -1,0 +1,130 @@
+"""CNN backbones of the image-to-latent network `G^s` / `G`, with named residual stages.
+
+- 'resnet50': `keras.applications.ResNet50` truncated after the Res-4 stage (its layer
+  'conv4_block6_out', the paper's "Res-4F"); stride 16, 1024 channels.
+- 'small_resnet': a small residual CNN for CPU runs at 64-128 px: a stride-2 3x3 stem, then three
+  stages res2, res3, res4 of basic residual blocks (two 3x3 convs + BatchNorm, identity or 1x1
+  projection shortcut); res3 and res4 start with stride 2, so the output stride is 8.
+
+Both are functional `keras.Model`s whose layer names tell their stage (`stage_of_layer_name`):
+ResNet50: conv1_* / pool1_* = 'stem', conv2_* = 'res2', conv3_* = 'res3', conv4_* = 'res4';
+small_resnet: stem_*, res2_*, res3_*, res4_*.
+Inputs are already preprocessed (see `preprocessing_mode`).
+"""
+
+import os
+
+import keras
+
+BACKBONE_NAMES = ("resnet50", "small_resnet")
+BACKBONE_STAGES = ("stem", "res2", "res3", "res4")
+RESNET50_OUTPUT_LAYER = "conv4_block6_out"
+
+_STAGE_PREFIXES = {
+    "stem": ("conv1_", "pool1_", "stem_"),
+    "res2": ("conv2_", "res2_"),
+    "res3": ("conv3_", "res3_"),
+    "res4": ("conv4_", "res4_"),
+}
+
+
+def preprocessing_mode(name):
+  """The `ImagePreprocessing` mode a backbone's weights expect (inputs in [0, 1], RGB)."""
+  _check_name(name)
+  return "caffe" if name == "resnet50" else "imagenet_standardize"
+
+
+def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
+                   blocks_per_stage=(2, 2, 2)):
+  """Builds a backbone: a functional `keras.Model` from preprocessed images to the Res-4 map.
+
+  Args:
+    name: 'resnet50' or 'small_resnet'.
+    input_shape: `(H, W, 3)`.
+    weights: None (random init), 'imagenet' (resnet50 only; downloads Keras' ImageNet weights, so
+      it needs network access), or a path to a local weights file: for 'resnet50' the Keras
+      ImageNet "notop" h5 file (`resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`) or any
+      file `keras.applications.ResNet50(weights=path)` accepts; for 'small_resnet' a
+      `.weights.h5` file saved from a backbone of the same configuration.
+    widths / blocks_per_stage: channels and residual blocks of res2, res3, res4 (small_resnet).
+  Raises:
+    FileNotFoundError naming the path if `weights` is a path that does not exist.
+  """
+  _check_name(name)
+  input_shape = tuple(int(d) for d in input_shape)
+  if len(input_shape) != 3 or input_shape[-1] != 3:
+    raise ValueError(f"input_shape must be (H, W, 3), got {input_shape}")
+  if weights is not None and weights != "imagenet" and not os.path.isfile(str(weights)):
+    raise FileNotFoundError(f"backbone weights file not found: {weights!r} (backbone {name!r})")
+  if name == "resnet50":
+    base = keras.applications.ResNet50(include_top=False, weights=weights,
+                                       input_shape=input_shape)
+    return keras.Model(base.input, base.get_layer(RESNET50_OUTPUT_LAYER).output,
+                       name="resnet50_res4f")
+  if weights == "imagenet":
+    raise ValueError("weights='imagenet' exists only for the 'resnet50' backbone")
+  model = _small_resnet(input_shape, widths, blocks_per_stage)
+  if weights is not None:
+    model.load_weights(str(weights))
+  return model
+
+
+def _check_name(name):
+  if name not in BACKBONE_NAMES:
+    raise ValueError(f"unknown backbone {name!r}; known: {BACKBONE_NAMES}")
+
+
+def _small_resnet(input_shape, widths, blocks_per_stage):
+  widths = tuple(int(w) for w in widths)
+  blocks_per_stage = tuple(int(b) for b in blocks_per_stage)
+  if len(widths) != 3 or len(blocks_per_stage) != 3 or min(widths + blocks_per_stage) < 1:
+    raise ValueError(f"small_resnet needs 3 positive widths and block counts (res2, res3, res4); "
+                     f"got widths={widths}, blocks_per_stage={blocks_per_stage}")
+  images = keras.Input(input_shape, name="images")
+  x = keras.layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False,
+                          name="stem_conv")(images)
+  x = keras.layers.BatchNormalization(name="stem_bn")(x)
+  x = keras.layers.ReLU(name="stem_relu")(x)
+  for stage_index, (width, blocks) in enumerate(zip(widths, blocks_per_stage)):
+    stage = f"res{stage_index + 2}"
+    for block in range(blocks):
+      strides = 2 if (stage_index > 0 and block == 0) else 1
+      x = _basic_block(x, width, strides, f"{stage}_block{block + 1}")
+  return keras.Model(images, x, name="small_resnet")
+
+
+def _basic_block(x, width, strides, name):
+  shortcut = x
+  if strides != 1 or x.shape[-1] != width:
+    shortcut = keras.layers.Conv2D(width, 1, strides=strides, use_bias=False,
+                                   name=f"{name}_proj_conv")(x)
+    shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+  y = keras.layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False,
+                          name=f"{name}_conv1")(x)
+  y = keras.layers.BatchNormalization(name=f"{name}_bn1")(y)
+  y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+  y = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
+  y = keras.layers.BatchNormalization(name=f"{name}_bn2")(y)
+  y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+  return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def stage_of_layer_name(layer_name):
+  """'stem' | 'res2' | 'res3' | 'res4' for a backbone layer name, None for others (the input)."""
+  for stage, prefixes in _STAGE_PREFIXES.items():
+    if layer_name.startswith(prefixes):
+      return stage
+  return None
+
+
+def backbone_stage_layers(backbone, stage):
+  """The layers of `backbone` (a model from `build_backbone`) that belong to `stage`."""
+  if stage not in BACKBONE_STAGES:
+    raise ValueError(f"unknown backbone stage {stage!r}; known: {BACKBONE_STAGES}")
+  return [layer for layer in backbone.layers if stage_of_layer_name(layer.name) == stage]
+
+
+def backbone_stages(backbone):
+  """Mapping stage name -> list of layers, for every stage in `BACKBONE_STAGES`."""
+  return {stage: backbone_stage_layers(backbone, stage) for stage in BACKBONE_STAGES}
+
