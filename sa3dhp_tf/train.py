@@ -44,6 +44,7 @@ def main(argv):
       raise config.ConfigError("no stage given: pass --stage or bind train.stage; known stages: "
                                + ", ".join(tasks.stage_names()))
     stage_fn = tasks.get_stage(stage_name)
+    tasks.check_stage(stage_name)
   except (config.ConfigError, KeyError) as e:
     _fail(e.args[0] if e.args else str(e))
   os.makedirs(FLAGS.model_dir, exist_ok=True)

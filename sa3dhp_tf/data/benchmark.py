@@ -83,13 +83,12 @@ def _sequence(seed, split, index, spec, subjects, actions):
 
 def _view(rng, poses_world, style):
   """Camera-frame poses of a sequence seen from a random view of the style's camera ranges,
-  then re-expressed per frame in the look-at-root virtual camera."""
-  ranges = style.view_ranges
-  rotation, distance, _ = camera.random_view(rng, ranges)
+  re-expressed per frame in the look-at-root virtual camera. Returns (poses, camera distance)."""
+  rotation, distance, _ = camera.random_view(rng, style.camera.view_ranges)
   target = poses_world[:, skeleton.ROOT].mean(axis=0)
   poses_camera = camera.world_to_camera(poses_world, rotation, target, distance)
   virtual, _ = camera.to_root_camera(poses_camera)
-  return virtual
+  return virtual, distance
 
 
 def _encode_jpeg(image_rgb, quality):
@@ -100,13 +99,16 @@ def _encode_jpeg(image_rgb, quality):
   return buf.tobytes()
 
 
-def _render(rng, poses_virtual, style, image_size, frame_ids):
-  focal = rng.uniform(*style.focal_range)
-  intrinsics = camera.Intrinsics.centred(focal, image_size, image_size)
+def _render(rng, poses_virtual, distance, style, image_size, frame_ids, jpeg_quality):
+  """Renders `frame_ids` of one sequence with one appearance; returns (JPEG bytes, intrinsics).
+  The style's own JPEG degradation is the stored encoding, so frames are compressed once."""
+  intrinsics = style.sample_intrinsics(rng, distance, image_size)
   appearance = render_lib.sample_appearance(style, rng)
-  images = [render_lib.render_frame(poses_virtual[t], intrinsics, appearance, rng,
-                                    (image_size, image_size), style) for t in frame_ids]
-  return images, intrinsics
+  quality = appearance.jpeg_quality or jpeg_quality
+  jpegs = [_encode_jpeg(render_lib.render_frame(poses_virtual[t], intrinsics, appearance, rng,
+                                                (image_size, image_size), style, apply_jpeg=False),
+                        quality) for t in frame_ids]
+  return jpegs, intrinsics
 
 
 def _build_shard(job):
@@ -129,16 +131,17 @@ def _build_shard(job):
         counts["records"] += 1
         counts["frames"] += len(poses_world)
         continue
-      virtual = _view(rng, poses_world, style)
+      virtual, distance = _view(rng, poses_world, style)
       relative = virtual - virtual[:, skeleton.ROOT:skeleton.ROOT + 1]
       roots = virtual[:, skeleton.ROOT]
       domain = "source" if split.startswith("source") else "target"
       if split in ("source", "source_test"):
         frame_ids = list(range(0, len(virtual), spec.frame_stride))
-        images, intrinsics = _render(rng, virtual, style, image_size, frame_ids)
-        for t, image in zip(frame_ids, images):
+        jpegs, intrinsics = _render(rng, virtual, distance, style, image_size, frame_ids,
+                                    jpeg_quality)
+        for t, jpeg in zip(frame_ids, jpegs):
           writer.write(schema.encode_frame(
-              _encode_jpeg(image, jpeg_quality), image_size, image_size, relative[t], roots[t],
+              jpeg, image_size, image_size, relative[t], roots[t],
               intrinsics.as_array(), sequence_id, t, subject, action, domain))
           counts["records"] += 1
           counts["frames"] += 1
@@ -146,8 +149,8 @@ def _build_shard(job):
       starts = list(range(0, len(virtual) - windows.WINDOW_LENGTH + 1, spec.window_hop))
       starts = starts[:spec.max_windows_per_sequence]
       needed = sorted({t for s in starts for t in range(s, s + windows.WINDOW_LENGTH)})
-      images, intrinsics = _render(rng, virtual, style, image_size, needed)
-      jpegs = dict(zip(needed, (_encode_jpeg(im, jpeg_quality) for im in images)))
+      jpegs, intrinsics = _render(rng, virtual, distance, style, image_size, needed, jpeg_quality)
+      jpegs = dict(zip(needed, jpegs))
       labeled = split == "target_test"
       for start in starts:
         ids = range(start, start + windows.WINDOW_LENGTH)

@@ -16,6 +16,9 @@ PACKAGE = "sa3dhp_tf"
 
 RECONSTRUCTION_LOSSES = ("l1", "l2", "mpjpe")
 
+# The pose decoders put the root first and bone b's child at joint b + 1.
+assert skeleton.ROOT == 0 and all(child == b + 1 for b, (_, child) in enumerate(skeleton.BONES))
+
 # ImageNet statistics. `keras.applications.ResNet50` weights expect "caffe" preprocessing:
 # BGR channel order, 0-255 scale, per-channel mean subtracted, no std division.
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -34,10 +37,7 @@ class BoundedLatent(keras.layers.Layer):
 
   def __init__(self, latent_range=1.0, **kwargs):
     super().__init__(**kwargs)
-    latent_range = float(latent_range)
-    if not latent_range > 0.0 or not math.isfinite(latent_range):
-      raise ValueError(f"latent_range must be a positive finite number, got {latent_range}")
-    self.latent_range = latent_range
+    self.latent_range = _positive_float(latent_range, "latent_range")
 
   def call(self, inputs):
     r = self.latent_range
@@ -86,8 +86,6 @@ class JointsFromOffsets(keras.layers.Layer):
     self.pose_scale_mm = _positive_float(pose_scale_mm, "pose_scale_mm")
 
   def call(self, offsets):
-    if skeleton.ROOT != 0:
-      raise NotImplementedError("JointsFromOffsets assumes the root is joint 0")
     root = keras.ops.zeros_like(offsets[:, :1, :])
     return keras.ops.concatenate([root, offsets], axis=1) * self.pose_scale_mm
 
@@ -330,8 +328,13 @@ class TwoOptimizerModelMixin:
     super().compile(optimizer=primary_optimizer, **kwargs)
     setattr(self, self._PRIMARY_OPTIMIZER, primary_optimizer)
     self.discriminator_optimizer = discriminator_optimizer
-    primary_optimizer.build(self._primary_variables())
-    discriminator_optimizer.build(self._discriminator_variables())
+    # Build now (not inside the first traced step): XLA-safe, and `.keras` loading restores the
+    # optimizer state into these variables. An optimizer reused from an earlier compile keeps its
+    # variables.
+    if not primary_optimizer.built:
+      primary_optimizer.build(self._primary_variables())
+    if not discriminator_optimizer.built:
+      discriminator_optimizer.build(self._discriminator_variables())
     self._two_optimizer_compile_kwargs = {
         k: v for k, v in kwargs.items() if k in ("run_eagerly", "jit_compile",
                                                  "steps_per_execution")}

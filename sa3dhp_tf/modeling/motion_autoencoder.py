@@ -173,27 +173,28 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     return rec_loss, tf.reduce_mean(tf.abs(diff))
 
   def train_step(self, data):
+    """One simultaneous update of the auto-encoder and the discriminator from one forward pass
+    (two tapes, as TF's DCGAN tutorial): the discriminator sees stop_gradient(E_m(Z)) as fake and
+    prior samples as real; E_m/D_m minimise reconstruction + adversarial_weight * fool-D."""
     sequences = self._input(data)
     batch = tf.shape(sequences)[0]
     prior_v = self._prior((batch, self.motion_dim), self.prior_seed_generator)
-
-    with tf.GradientTape() as tape:
-      v_fake = self.encoder(sequences, training=False)
-      disc_loss = sl.discriminator_loss(self.discriminator(prior_v, training=True),
-                                        self.discriminator(v_fake, training=True))
-      disc_loss = self._check(disc_loss, "discriminator loss")
-    disc_vars = self._discriminator_variables()
-    self.discriminator_optimizer.apply_gradients(
-        zip(tape.gradient(disc_loss, disc_vars), disc_vars))
-
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as ae_tape, tf.GradientTape() as disc_tape:
       v = self.encoder(sequences, training=True)
       reconstruction = self.decoder(v, training=True)
       rec_loss, latent_mae = self._reconstruction_terms(sequences, reconstruction)
-      adv_loss = sl.generator_loss(self.discriminator(v, training=False))
+      disc_loss = sl.discriminator_loss(
+          self.discriminator(prior_v, training=True),
+          self.discriminator(tf.stop_gradient(v), training=True))
+      disc_loss = self._check(disc_loss, "discriminator loss")
+      adv_loss = sl.generator_loss(self.discriminator(v, training=True))
       loss = self._check(rec_loss + self.adversarial_weight * adv_loss, "auto-encoder loss")
     ae_vars = self._primary_variables()
-    self.autoencoder_optimizer.apply_gradients(zip(tape.gradient(loss, ae_vars), ae_vars))
+    disc_vars = self._discriminator_variables()
+    ae_grads = ae_tape.gradient(loss, ae_vars)
+    disc_grads = disc_tape.gradient(disc_loss, disc_vars)
+    self.autoencoder_optimizer.apply_gradients(zip(ae_grads, ae_vars))
+    self.discriminator_optimizer.apply_gradients(zip(disc_grads, disc_vars))
 
     self.loss_tracker.update_state(loss)
     self.reconstruction_tracker.update_state(rec_loss)

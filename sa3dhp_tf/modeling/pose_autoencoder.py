@@ -215,39 +215,39 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     return rec_loss, mpjpe
 
   def train_step(self, data):
+    """One simultaneous update of E_p/D_p and of both discriminators from one forward pass (two
+    tapes, as TF's DCGAN tutorial). Discriminators: prior codes and real poses are "real",
+    stop_gradient(E_p(y)) and stop_gradient(D_p(prior z)) are "fake". Auto-encoder: reconstruction
+    + weighted non-saturating terms for fooling both."""
     poses = tf.convert_to_tensor(sl.unpack_model_input(data, "pose3d", self.name), tf.float32)
     batch = tf.shape(poses)[0]
     r = self.latent_range
     prior_z = keras.random.uniform((batch, self.latent_dim), minval=-r, maxval=r,
                                    seed=self.prior_seed_generator)
     target = poses - poses[:, skeleton.ROOT:skeleton.ROOT + 1, :]
-
-    # 1) Discriminators: prior codes / real poses are "real"; E_p codes / D_p(prior) "fake".
-    with tf.GradientTape() as tape:
-      z_fake = self.encoder(poses, training=False)
-      poses_fake = self.decoder(prior_z, training=False)
-      latent_disc = sl.discriminator_loss(self.latent_discriminator(prior_z, training=True),
-                                          self.latent_discriminator(z_fake, training=True))
-      pose_disc = sl.discriminator_loss(self.pose_discriminator(target, training=True),
-                                        self.pose_discriminator(poses_fake, training=True))
-      disc_loss = self._check(latent_disc + pose_disc, "discriminator loss")
-    disc_vars = self._discriminator_variables()
-    self.discriminator_optimizer.apply_gradients(
-        zip(tape.gradient(disc_loss, disc_vars), disc_vars))
-
-    # 2) Auto-encoder: reconstruction + fool both discriminators.
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as ae_tape, tf.GradientTape() as disc_tape:
       z = self.encoder(poses, training=True)
       reconstruction = self.decoder(z, training=True)
+      prior_poses = self.decoder(prior_z, training=True)
       rec_loss, mpjpe = self._reconstruction_terms(target, reconstruction)
-      latent_adv = sl.generator_loss(self.latent_discriminator(z, training=False))
-      pose_adv = sl.generator_loss(
-          self.pose_discriminator(self.decoder(prior_z, training=True), training=False))
+      latent_disc = sl.discriminator_loss(
+          self.latent_discriminator(prior_z, training=True),
+          self.latent_discriminator(tf.stop_gradient(z), training=True))
+      pose_disc = sl.discriminator_loss(
+          self.pose_discriminator(target, training=True),
+          self.pose_discriminator(tf.stop_gradient(prior_poses), training=True))
+      disc_loss = self._check(latent_disc + pose_disc, "discriminator loss")
+      latent_adv = sl.generator_loss(self.latent_discriminator(z, training=True))
+      pose_adv = sl.generator_loss(self.pose_discriminator(prior_poses, training=True))
       loss = (rec_loss + self.latent_adversarial_weight * latent_adv
               + self.pose_adversarial_weight * pose_adv)
       loss = self._check(loss, "auto-encoder loss")
     ae_vars = self._primary_variables()
-    self.autoencoder_optimizer.apply_gradients(zip(tape.gradient(loss, ae_vars), ae_vars))
+    disc_vars = self._discriminator_variables()
+    ae_grads = ae_tape.gradient(loss, ae_vars)
+    disc_grads = disc_tape.gradient(disc_loss, disc_vars)
+    self.autoencoder_optimizer.apply_gradients(zip(ae_grads, ae_vars))
+    self.discriminator_optimizer.apply_gradients(zip(disc_grads, disc_vars))
 
     self.loss_tracker.update_state(loss)
     self.reconstruction_tracker.update_state(rec_loss)

@@ -6,11 +6,30 @@ import os
 
 import gin
 
+from sa3dhp_tf import config
 from sa3dhp_tf import relations
 from sa3dhp_tf.tasks.registry import register_stage
 
 
-@register_stage("dry_run")
+def bound_value(parameter, default):
+  """The gin binding of `parameter` ('fn.arg'), or `default` when it is not bound."""
+  try:
+    return gin.query_parameter(parameter)
+  except ValueError:
+    return default
+
+
+def check_relation_keys(parameter, default):
+  keys = bound_value(parameter, default)
+  for key in keys:
+    try:
+      relations.get_relation(key)
+    except KeyError as e:
+      raise config.ConfigError(f"{parameter}: {e.args[0]}") from None
+
+
+@register_stage("dry_run", check=lambda: check_relation_keys("dry_run.relation_keys",
+                                                             ("z3", "v2", "v3")))
 @gin.configurable
 def dry_run(model_dir, relation_keys=("z3", "v2", "v3"), theta=relations.DEFAULT_THETA):
   """Writes `dry_run.json` listing the resolved relations (each looked up in the registry)."""

@@ -7,15 +7,27 @@ only need `import sa3dhp_tf.tasks`.
 from typing import Callable, Dict
 
 _STAGES: Dict[str, Callable[[str], object]] = {}
+_CHECKS: Dict[str, Callable[[], None]] = {}
 
 
-def register_stage(name: str):
+def register_stage(name: str, check: Callable[[], None] = None):
+  """Registers `fn(model_dir)` as stage `name`. `check()`, if given, validates the parsed gin
+  configuration of the stage and raises `config.ConfigError`; the binary calls it before it
+  writes anything."""
   def decorator(fn):
     if name in _STAGES:
       raise ValueError(f"stage {name!r} is already registered")
     _STAGES[name] = fn
+    if check is not None:
+      _CHECKS[name] = check
     return fn
   return decorator
+
+
+def check_stage(name: str):
+  get_stage(name)
+  if name in _CHECKS:
+    _CHECKS[name]()
 
 
 def get_stage(name: str):

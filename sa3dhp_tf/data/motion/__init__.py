@@ -1,0 +1,1 @@
+"""Motion sources: procedural generator, BVH and ASF/AMC readers -> H36M-17 world poses."""
