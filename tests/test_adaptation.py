@@ -28,7 +28,7 @@ MOTION = 12
 THETA = 30.0
 
 
-def make_components(seed=0, keys=("z1", "v3")):
+def make_components(seed=0, keys=("z1", "v3"), motion=True):
   """Tiny untrained G, D_p, E_m and relation nets (an untrained RelationNetwork is the
   identity: its residual branch ends in a zero-initialised layer)."""
   keras.utils.set_random_seed(seed)
@@ -38,16 +38,21 @@ def make_components(seed=0, keys=("z1", "v3")):
                             discriminator_units=(8,))
   motion_ae = MotionAutoencoder(latent_dim=LATENT, motion_dim=MOTION, lstm_units=4,
                                 discriminator_units=(8,))
+  if not motion:
+    motion_ae = None
   nets = {}
   for key in keys:
     dim = LATENT if relations.get_relation(key).space == relations.POSE else MOTION
     nets[key] = RelationNetwork(dim, (8,), name=f"relation_{key}")
   return dict(image_to_latent=g, pose_decoder=pose_ae.decoder,
-              motion_encoder=motion_ae.encoder, relation_networks=nets)
+              motion_encoder=None if motion_ae is None else motion_ae.encoder,
+              relation_networks=nets)
 
 
 def make_model(seed=0, energies=("lcr", "z1"), keys=("z1", "v3"), **kwargs):
-  return ad.RelationDistillationModel(**make_components(seed, keys), energies=energies,
+  motion = "hcr" in energies or any(
+      relations.get_relation(k).space == relations.MOTION for k in keys)
+  return ad.RelationDistillationModel(**make_components(seed, keys, motion), energies=energies,
                                       projection_units=(16, 8), **kwargs)
 
 
@@ -280,6 +285,18 @@ def test_round_robin_visits_every_optimizer_in_turn_and_joint_applies_all():
   assert trace.steps == [energies] * 2
   assert {k: int(o.iterations.numpy()) for k, o in model.energy_optimizers.items()} == {
       e: 2 for e in energies}
+  # Several steps per execution, and a finite data set that ends the epoch early.
+  model.compile(run_eagerly=True, steps_per_execution=2)
+  position = int(model.schedule_position.numpy())
+  model.fit(tf.data.Dataset.from_tensors(batch).repeat(3), epochs=1, verbose=0)
+  assert int(model.schedule_position.numpy()) == position + 3
+  # evaluate: every energy, no update.
+  before = snapshot(model.trainable_variables)
+  logs = model.evaluate(dataset(batch), steps=1, verbose=0, return_dict=True)
+  assert {f"{e}_loss" for e in energies} <= set(logs)
+  assert all(np.isfinite(v) for v in logs.values())
+  for v in model.trainable_variables:
+    np.testing.assert_array_equal(v.numpy(), before[v.path])
 
 
 def test_resume_continues_the_schedule(tmp_path):
@@ -312,7 +329,7 @@ def test_compiled_round_robin_under_xla():
   """Compiled per-energy steps under XLA (compiled without XLA: the MirroredStrategy test)."""
   energies = ("z1", "source")
   batch = make_batch(keys=("z1",))
-  model = make_model(seed=0, energies=energies, keys=("z1",))
+  model = make_model(seed=0, energies=energies, keys=("z1",), trainable_stages=("res4",))
   expected = {k: float(v) for k, v in model.compute_energies(batch, energies)[0].items()}
   model.reference_latent_std.assign(tf.zeros([LATENT]))
   model.compile(jit_compile=True)
@@ -346,12 +363,12 @@ for mode in ("default", "mirrored"):
   strategy = (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if mode == "mirrored"
               else tf.distribute.get_strategy())
   with strategy.scope():
-    model = t.make_model(seed=0, energies=energies, keys=("z1",))
+    model = t.make_model(seed=0, energies=energies, keys=("z1",), trainable_stages=("res4",))
     model.compile(optimizers={e: 1e-3 for e in energies}, run_eagerly=(mode == "default"))
   trace = t.OptimizerTrace()
   model.fit(t.dataset(batch), steps_per_epoch=3, verbose=0, callbacks=[trace])
-  res3 = [v.numpy().tolist() for v in model.image_to_latent.stage_variables("res3")]
-  results[mode] = {"steps": trace.steps, "logs": trace.logs, "res3": res3,
+  res4 = [v.numpy().tolist() for v in model.image_to_latent.stage_variables("res4")]
+  results[mode] = {"steps": trace.steps, "logs": trace.logs, "res4": res4,
                    "replicas": strategy.num_replicas_in_sync}
 print("RESULT" + json.dumps(results))
 """
@@ -375,8 +392,9 @@ def test_mirrored_strategy_matches_the_default_strategy():
     for key in ("loss", "lcr_loss", "z1_loss"):
       assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (step, key)
   moved = 0.0
-  initial = [v.numpy() for v in make_components(0)["image_to_latent"].stage_variables("res3")]
-  for a, b, c in zip(default["res3"], mirrored["res3"], initial):
+  initial = [v.numpy() for v in
+             make_components(0, motion=False)["image_to_latent"].stage_variables("res4")]
+  for a, b, c in zip(default["res4"], mirrored["res4"], initial):
     np.testing.assert_allclose(np.array(b), np.array(a), atol=2e-5)
     moved = max(moved, float(np.abs(np.array(a) - c).max()))
   assert moved > 1e-3

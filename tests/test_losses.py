@@ -75,6 +75,14 @@ def test_info_nce_single_group_is_zero_and_finite():
   assert np.all(np.isfinite(grad.numpy()))
 
 
+def test_info_nce_zero_embeddings_stay_finite():
+  a = tf.Variable(tf.zeros([3, 4]))
+  with tf.GradientTape() as tape:
+    loss = info_nce(a, tf.zeros([3, 4]))
+  assert float(loss) == pytest.approx(math.log(3.0), rel=1e-6)  # all logits equal
+  assert np.all(np.isfinite(tape.gradient(loss, a).numpy()))
+
+
 def test_info_nce_gradient_only_through_anchors():
   rng = np.random.default_rng(3)
   a = tf.Variable(rng.normal(size=(5, 4)), dtype=tf.float32)

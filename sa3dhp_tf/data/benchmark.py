@@ -7,9 +7,9 @@ Splits (disjoint subjects and sequences; all sequence ids are unique across spli
   target_train unlabeled target-style 60-frame windows (`clip` records, no poses)
   target_test  labeled target-style 60-frame clips of held-out subjects (evaluation only)
 
-Every rendered frame is seen through its look-at-root virtual camera (`camera.to_root_camera`), so
-labels are root-relative poses in the frame's own camera and the principal point is the crop
-centre. Each shard is built by one worker process from seeds derived from (seed, split, sequence),
+Every rendered sequence is filmed by a camera that tracks the pelvis (on the optical axis, at a
+constant distance), so labels are root-relative poses in the frame's own camera and the principal
+point is the crop centre. Each shard is built by one worker process from seeds derived from (seed, split, sequence),
 so the output is identical for any number of workers.
 """
 
@@ -82,13 +82,15 @@ def _sequence(seed, split, index, spec, subjects, actions):
 
 
 def _view(rng, poses_world, style):
-  """Camera-frame poses of a sequence seen from a random view of the style's camera ranges,
-  re-expressed per frame in the look-at-root virtual camera. Returns (poses, camera distance)."""
+  """Camera-frame poses of a sequence filmed by a tracking camera: one random view direction
+  (azimuth, elevation, roll) and distance from the style's ranges, following the pelvis so that
+  it stays on the optical axis at a constant distance (the person-centred crop of a real video).
+  The person's own turning and bending stay visible. Returns (poses, camera distance)."""
   rotation, distance, _ = camera.random_view(rng, style.camera.view_ranges)
-  target = poses_world[:, skeleton.ROOT].mean(axis=0)
-  poses_camera = camera.world_to_camera(poses_world, rotation, target, distance)
-  virtual, _ = camera.to_root_camera(poses_camera)
-  return virtual, distance
+  relative = poses_world - poses_world[:, skeleton.ROOT:skeleton.ROOT + 1]
+  poses_camera = relative @ rotation.T
+  poses_camera[..., 2] += distance
+  return poses_camera, distance
 
 
 def _encode_jpeg(image_rgb, quality):
@@ -117,6 +119,7 @@ def _build_shard(job):
   from sa3dhp_tf.data import schema
 
   split, shard, spec, seed, image_size, styles, actions, out_dir, jpeg_quality = job
+  cv2.setNumThreads(1)  # OpenCV's own threads only add overhead on small crops
   path = os.path.join(out_dir, f"{split}-{shard:05d}-of-{spec.num_shards:05d}.tfrecord")
   subjects = _subjects(seed, split, spec.num_subjects)
   style = styles.get(spec.style)
@@ -233,16 +236,15 @@ def write_contact_sheet(data_dir, per_row=10, path=None):
       continue
     kind = "frame" if split.startswith("source") else "clip"
     images = []
-    for record in records.record_dataset(paths, kind).take(per_row * 3):
-      jpeg = record["image/encoded"] if kind == "frame" else record["frames/encoded"][0]
-      images.append(tf.io.decode_jpeg(jpeg, channels=3).numpy())
+    sample = records.record_dataset(paths, kind, shuffle_files=True, seed=0).shuffle(512, seed=0)
+    for record in sample.take(per_row):
+      jpegs = [record["image/encoded"]] if kind == "frame" else record["frames/encoded"][:1]
+      images.extend(tf.io.decode_jpeg(j, channels=3).numpy() for j in jpegs)
     images = images[::max(1, len(images) // per_row)][:per_row]
-    size = images[0].shape[0]
     row = np.concatenate(images + [np.zeros_like(images[0])] * (per_row - len(images)), axis=1)
     label = np.full((14, row.shape[1], 3), 255, np.uint8)
     cv2.putText(label, split, (2, 11), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     rows.append(np.concatenate([label, row], axis=0))
-    del size
   if not rows:
     raise FileNotFoundError(f"no image splits in {data_dir}")
   sheet = np.concatenate(rows, axis=0)

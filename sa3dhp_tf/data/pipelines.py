@@ -19,6 +19,7 @@ from sa3dhp_tf.geometry import camera
 from sa3dhp_tf.geometry import windows
 
 AUTOTUNE = tf.data.AUTOTUNE
+gin.external_configurable(camera.ViewRanges, module="camera")
 
 
 def _options(deterministic):

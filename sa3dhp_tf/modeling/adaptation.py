@@ -197,6 +197,19 @@ def relation_residuals(image_to_latent, relation_nets, motion_encoder, batch, ke
   return results
 
 
+def _output_size(model, input_shape):
+  """Last output dimension of a (built, functional) model, or of one call on zeros."""
+  shape = None
+  if getattr(model, "built", False):
+    try:
+      shape = model.output_shape
+    except (AttributeError, ValueError, RuntimeError):
+      shape = None
+  if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
+    return shape[-1]
+  return int(model(tf.zeros(input_shape), training=False).shape[-1])
+
+
 def _gradient_reversal(x, weight):
   """Identity forward; multiplies the gradient by -weight (DANN)."""
 
@@ -368,20 +381,19 @@ class RelationDistillationModel(keras.Model):
       self.lcr_head.build((None, head_input))
     self.motion_dim = None
     if self.motion_encoder is not None:
-      length = windows.CLIP_LENGTH
-      v = self.motion_encoder(tf.zeros([1, length, self.latent_dim]), training=False)
-      self.motion_dim = int(v.shape[-1])
+      self.motion_dim = int(_output_size(
+          self.motion_encoder, [1, windows.CLIP_LENGTH, self.latent_dim]))
       if self.hcr_head is not None:
         self.hcr_head.build((None, self.motion_dim))
     if self.pose_decoder is not None:
-      self.pose_decoder(tf.zeros([1, self.latent_dim]), training=False)
+      _output_size(self.pose_decoder, [1, self.latent_dim])
     for key, net in self.relation_networks.items():
       relation = relations.get_relation(key)
       dim = self.latent_dim if relation.space == relations.POSE else self.motion_dim
-      out = net(tf.zeros([1, dim]), training=False)
-      if int(out.shape[-1]) != dim:
-        raise ValueError(f"relation network {key!r} maps {dim} -> {out.shape[-1]}; it must map "
-                         f"its space onto itself")
+      out = _output_size(net, [1, dim])
+      if out != dim:
+        raise ValueError(f"relation network {key!r} maps {dim} -> {out}; it must map its space "
+                         "onto itself")
     if self.domain_discriminator is not None:
       disc_input = self.feature_dim if self.adversarial_input == "features" else self.latent_dim
       self.domain_discriminator.build((None, disc_input))
