@@ -50,7 +50,12 @@ def main(argv):
   os.makedirs(FLAGS.model_dir, exist_ok=True)
   config.write_config(FLAGS.model_dir, "config.gin", gin.config_str())
   logging.info("running stage %s into %s", stage_name, FLAGS.model_dir)
-  stage_fn(FLAGS.model_dir)
+  from sa3dhp_tf.data.schema import DataError
+  from sa3dhp_tf.tasks.stage_io import StageError
+  try:
+    stage_fn(FLAGS.model_dir)
+  except (StageError, DataError, FileNotFoundError) as e:
+    _fail(str(e))
   config.write_config(FLAGS.model_dir, "operative_config.gin", gin.operative_config_str())
 
 

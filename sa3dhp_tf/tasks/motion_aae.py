@@ -18,7 +18,6 @@ from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "motion_aae"
-gin.external_configurable(MotionAutoencoder, module="sa3dhp_tf")
 
 
 def encode_pose_windows(pose_encoder, windows_batch):
@@ -38,9 +37,11 @@ def load_pose_autoencoder(pose_aae_dir):
 def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                              steps_per_loop=500, batch_size=64, strides=(1, 2),
                              learning_rate=1e-3, discriminator_learning_rate=1e-4, seed=0,
-                             jit_compile=False):
+                             jit_compile=False, model_kwargs=None):
   """Trains E_m/D_m on E_p codes of 30-frame mocap windows under random views. `strides` (1, 2)
-  mixes normal and twice-as-fast motion so E_m also knows the slow-backward anchors raw[::2]."""
+  mixes normal and twice-as-fast motion so E_m also knows the slow-backward anchors raw[::2].
+  `model_kwargs`: further `MotionAutoencoder` arguments (lstm_units, motion_dim, ...); the latent
+  size and range always come from the pose AAE."""
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
@@ -48,7 +49,8 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
   strategy = training_loop.make_strategy()
   with strategy.scope():
     model = MotionAutoencoder(sequence_length=windows.CLIP_LENGTH, latent_dim=pose_ae.latent_dim,
-                              latent_range=pose_ae.latent_range, seed=seed)
+                              latent_range=pose_ae.latent_range, seed=seed,
+                              **dict(model_kwargs or {}))
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.optimizers.Adam(discriminator_learning_rate), jit_compile=jit_compile)
   dataset = pipelines.mocap_windows(paths, batch_size, window_length=windows.CLIP_LENGTH,

@@ -18,7 +18,6 @@ from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "pose_aae"
-gin.external_configurable(PoseAutoencoder, module="sa3dhp_tf")
 
 
 @register_stage(STAGE)
@@ -26,14 +25,15 @@ gin.external_configurable(PoseAutoencoder, module="sa3dhp_tf")
 def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_per_loop=500,
                            batch_size=256, learning_rate=1e-3, discriminator_learning_rate=1e-4,
                            seed=0, jit_compile=False, eval_splits=("source_test", "target_test"),
-                           num_prior_samples=2000):
+                           num_prior_samples=2000, model_kwargs=None):
   """Trains E_p/D_p on random virtual views of the mocap split; writes the stage output with
-  held-out reconstruction MPJPE and the plausibility of decoded prior samples."""
+  held-out reconstruction MPJPE and the plausibility of decoded prior samples.
+  `model_kwargs`: constructor arguments of `PoseAutoencoder` (latent_dim, latent_range, ...)."""
   keras.utils.set_random_seed(seed)
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
   with strategy.scope():
-    model = PoseAutoencoder(seed=seed)
+    model = PoseAutoencoder(seed=seed, **dict(model_kwargs or {}))
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.optimizers.Adam(discriminator_learning_rate), jit_compile=jit_compile)
   dataset = pipelines.mocap_poses(paths, batch_size, seed=seed)

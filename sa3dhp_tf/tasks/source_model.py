@@ -18,7 +18,6 @@ from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "source"
-gin.external_configurable(ImageToLatent, module="sa3dhp_tf")
 
 
 @gin.configurable
@@ -41,12 +40,13 @@ def mixed_source_dataset(sources, batch_size, seed=0, image_size=None):
 def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                        steps_per_loop=250, batch_size=64, learning_rate=1e-3, seed=0,
                        jit_compile=False, extra_sources=(), target_labeled_fraction=0.0,
-                       eval_splits=("source_test", "target_test")):
+                       eval_splits=("source_test", "target_test"), model_kwargs=None):
   """Trains G^s with `|| D_p(G^s(x)) - y ||` on the `source` split.
 
   `extra_sources`: more (data_dir, split, weight) labeled sources mixed in (multi-source
   training); `target_labeled_fraction` > 0 adds that fraction of labeled target clips
-  (`target_test` is never used for this; a `target_labeled` split must exist)."""
+  (`target_test` is never used for this; a `target_labeled` split must exist).
+  `model_kwargs`: further `ImageToLatent` arguments (backbone, fc_units, backbone_weights, ...)."""
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
@@ -63,7 +63,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   strategy = training_loop.make_strategy()
   with strategy.scope():
     network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
-                            latent_range=pose_ae.latent_range)
+                            latent_range=pose_ae.latent_range, **dict(model_kwargs or {}))
     model = SourcePoseRegressor(network, pose_ae.decoder)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
   with records.explain_data_errors(paths, "frame"):

@@ -10,6 +10,7 @@ a resumed run sees a different but equally distributed sequence of batches.
 import json
 import math
 import os
+import sys
 import time
 
 from absl import logging
@@ -77,7 +78,7 @@ def read_history(model_dir):
 
 
 def run_training(model, dataset, model_dir, total_steps, steps_per_loop, checkpoint_objects=None,
-                 callbacks=(), verbose="auto", validation_data=None, validation_steps=None):
+                 callbacks=(), verbose=None, validation_data=None, validation_steps=None):
   """Fits `model` for `total_steps` steps, resuming from `model_dir/checkpoints` if present.
 
   `checkpoint_objects`: extra trackables to checkpoint besides `model` (e.g. optimizers that the
@@ -94,6 +95,8 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, checkpo
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(completed.numpy()))
   start = int(completed.numpy())
+  if verbose is None:  # a progress bar on terminals, one line per loop in log files
+    verbose = 1 if sys.stdout.isatty() else 2
   if start >= total_steps:
     logging.info("already trained for %d >= %d steps", start, total_steps)
     return 0

@@ -42,7 +42,7 @@ GROUNDED_ACTIONS = tuple(a for a in ACTIONS if a not in AIRBORNE_ACTIONS)
 
 
 def _build_limits() -> Dict[str, Tuple[float, float]]:
-  limits = {"root_pitch": (-30.0, 85.0), "root_roll": (-20.0, 20.0)}
+  limits = {"root_pitch": (-30.0, 85.0), "root_roll": (-20.0, 20.0), "root_yaw": (-25.0, 25.0)}
   trunk = {
       "spine": ((-30.0, 60.0), (-30.0, 30.0), (-35.0, 35.0)),
       "chest": ((-20.0, 45.0), (-20.0, 20.0), (-30.0, 30.0)),
@@ -70,7 +70,7 @@ CHANNELS = tuple(JOINT_LIMITS)
 _CLAMP_SHARPNESS = 1.0 / 3.0
 
 _SIGN = {"l": 1.0, "r": -1.0}
-_MIRROR_NEGATE = ("root_roll", "spine_lat", "spine_twist", "chest_lat", "chest_twist",
+_MIRROR_NEGATE = ("root_roll", "root_yaw", "spine_lat", "spine_twist", "chest_lat", "chest_twist",
                   "neck_lat", "neck_twist", "head_lat", "head_twist", "_yaw")
 
 
@@ -375,7 +375,8 @@ def _gait(rng, t, style: _Style, run: bool) -> _Action:
     rates.to(u(0.5, 1.0), {"rate": rate})
     rates.hold(u(0.5, 3.0) if abs(rate) < 45 else u(0.3, 1.0))
   rate = rates.render(t)["rate"]
-  yaw = np.cumsum(rate) * dt + yaw_osc
+  yaw = np.cumsum(rate) * dt
+  ch["root_yaw"] = yaw_osc
   ch["spine_lat"] = 0.08 * rate
   ch["neck_twist"] = 0.2 * rate
   return _Action(ch, yaw=yaw, heel_lift=heel_lift, support=support)
@@ -405,8 +406,8 @@ def _jump(rng, t, style: _Style) -> _Action:
     sc.to(u(0.4, 0.7) / style.speed, crouch)
     # Extension with push-off: the heels rise (the ankles leave their standing height).
     extend = {**_both({"knee_flex": u(0, 8), "hip_flex": u(-5, 5)}),
-              "spine_flex": u(-5, 5), "neck_flex": 0.0, "_heel": u(90, 140), **arms(u(100, 160))}
-    sc.to(u(0.25, 0.38), extend)
+              "spine_flex": u(-5, 5), "neck_flex": 0.0, "_heel": u(60, 110), **arms(u(100, 160))}
+    sc.to(u(0.32, 0.48), extend)
     # The flight itself emerges from the leg extension (see `_place_root`); the keys only plan
     # the airborne posture for a typical flight time.
     takeoff = sc.time
@@ -451,9 +452,9 @@ def _squat(rng, t, style: _Style) -> _Action:
     elif style_arms == 2:  # arms crossed in front
       pose.update(_both({"arm_flex": u(70, 90), "arm_abd": -u(20, 35), "elbow_flex": u(100, 130)}))
     # else arms hang.
-    sc.to(u(0.7, 1.4) / style.speed, pose)
+    sc.to(u(0.9, 1.6) / style.speed, pose)
     sc.hold(u(0.1, 1.0))
-    sc.to(u(0.7, 1.3) / style.speed, reset=True)
+    sc.to(u(0.9, 1.5) / style.speed, reset=True)
     sc.hold(u(0.2, 1.5))
 
   return _Action(_episodes(rng, t, episode, lead=3.0, neutral=style.rest_swing).render(t))
@@ -668,13 +669,13 @@ def _sit_stand(rng, t, style: _Style) -> _Action:
 
   def episode(sc: _Script):
     sc.hold(u(0.5, 2.5))
-    sc.to(u(0.5, 0.8) / style.speed, {**_both({"hip_flex": u(60, 80), "knee_flex": u(50, 70)}),
+    sc.to(u(0.6, 1.0) / style.speed, {**_both({"hip_flex": u(60, 80), "knee_flex": u(50, 70)}),
                                       "spine_flex": u(25, 40)})
-    sc.to(u(0.4, 0.8) / style.speed, seated())
+    sc.to(u(0.6, 1.0) / style.speed, seated())
     sc.hold(u(1.0, 3.5))
     sc.to(u(0.4, 0.7) / style.speed, {**_both({"hip_flex": u(95, 110), "arm_flex": u(0, 20)}),
                                       "spine_flex": u(30, 45)})
-    sc.to(u(0.6, 1.0) / style.speed, reset=True)
+    sc.to(u(1.0, 1.6) / style.speed, reset=True)
 
   start = seated() if rng.uniform() < 0.3 else None
   return _Action(_episodes(rng, t, episode, lead=4.0, start_pose=start,
@@ -757,38 +758,67 @@ def _mirror(action: _Action) -> _Action:
       name = "l_" + name[2:]
     channels[name] = -value if name in _MIRROR_NEGATE else value
   yaw = None if action.yaw is None else -action.yaw
-  return dataclasses.replace(action, channels=channels, yaw=yaw)
+
+  def swap(sides):
+    return None if sides is None else {"l": sides["r"], "r": sides["l"]}
+
+  return dataclasses.replace(action, channels=channels, yaw=yaw,
+                             heel_lift=swap(action.heel_lift), support=swap(action.support))
 
 
-def _local_rotations(angles: Dict[str, np.ndarray], heading_deg: np.ndarray) -> np.ndarray:
-  num_frames = heading_deg.shape[0]
+def _forward_kinematics(angles: Dict[str, np.ndarray], heading_deg: np.ndarray,
+                        subject: SubjectBody) -> np.ndarray:
+  """Root-relative world positions `[T, 17, 3]` (pelvis at the origin), vectorised over frames.
+
+  The pelvis frame is Rz(heading + root_yaw) @ Ry(root_pitch) @ Rx(-root_roll); the hip joints
+  ride on it, but the thighs are posed from Rz(heading) @ Ry(root_pitch): pelvic roll and axial
+  rotation move the hips (pelvic drop, pelvis rotation in gait) without swinging a planted leg.
+  """
   j = skeleton.JOINT_INDEX
+  offsets = subject.rest_offsets()
 
   def rot(axis, degrees):
     return kinematics.axis_rotation(axis, np.deg2rad(degrees))
 
-  local = np.broadcast_to(np.eye(3), (num_frames, skeleton.NUM_JOINTS, 3, 3)).copy()
-  local[:, j["pelvis"]] = (rot("z", heading_deg) @ rot("y", angles["root_pitch"]) @
-                           rot("x", -angles["root_roll"]))
-  for segment, joint in (("spine", "spine"), ("chest", "thorax"), ("neck", "neck_nose"),
-                         ("head", "head")):
-    local[:, j[joint]] = (rot("y", angles[f"{segment}_flex"]) @
-                          rot("x", -angles[f"{segment}_lat"]) @
-                          rot("z", angles[f"{segment}_twist"]))
+  def apply(frames, offset):
+    return np.einsum("tab,b->ta", frames, offset)
+
+  heading = rot("z", heading_deg)
+  pitch = rot("y", angles["root_pitch"])
+  pelvis = heading @ rot("z", angles["root_yaw"]) @ pitch @ rot("x", -angles["root_roll"])
+  legs = heading @ pitch
+  positions = np.zeros(heading_deg.shape + (skeleton.NUM_JOINTS, 3))
+
+  frame = pelvis
+  for segment, joint, parent in (("spine", "spine", "pelvis"), ("chest", "thorax", "spine"),
+                                 ("neck", "neck_nose", "thorax"), ("head", "head", "neck_nose")):
+    frame = frame @ (rot("y", angles[f"{segment}_flex"]) @ rot("x", -angles[f"{segment}_lat"]) @
+                     rot("z", angles[f"{segment}_twist"]))
+    positions[:, j[joint]] = positions[:, j[parent]] + apply(frame, offsets[j[joint]])
+    if joint == "thorax":
+      thorax = frame
+
   for side, s in _SIGN.items():
     a = {k[2:]: v for k, v in angles.items() if k.startswith(side + "_")}
-    local[:, j[f"{side}_knee"]] = (rot("y", -a["hip_flex"]) @ rot("x", s * a["hip_abd"]) @
-                                   rot("z", s * a["hip_twist"]))
-    local[:, j[f"{side}_ankle"]] = rot("y", a["knee_flex"])
-    clavicle = rot("z", -s * a["clav_prot"]) @ rot("x", s * a["clav_elev"])
+    hip, knee, ankle = j[f"{side}_hip"], j[f"{side}_knee"], j[f"{side}_ankle"]
+    positions[:, hip] = apply(pelvis, offsets[hip])
+    thigh = legs @ (rot("y", -a["hip_flex"]) @ rot("x", s * a["hip_abd"]) @
+                    rot("z", s * a["hip_twist"]))
+    positions[:, knee] = positions[:, hip] + apply(thigh, offsets[knee])
+    shank = thigh @ rot("y", a["knee_flex"])
+    positions[:, ankle] = positions[:, knee] + apply(shank, offsets[ankle])
+
+    shoulder, elbow, wrist = j[f"{side}_shoulder"], j[f"{side}_elbow"], j[f"{side}_wrist"]
+    clavicle = thorax @ rot("z", -s * a["clav_prot"]) @ rot("x", s * a["clav_elev"])
+    positions[:, shoulder] = positions[:, j["thorax"]] + apply(clavicle, offsets[shoulder])
     plane = a["shoulder_plane"]
-    arm = (rot("z", -s * plane) @ rot("x", s * a["shoulder_elev"]) @
-           rot("z", s * (plane + a["shoulder_twist"])))
-    local[:, j[f"{side}_shoulder"]] = clavicle
-    # The upper arm is posed relative to the thorax, not to the clavicle.
-    local[:, j[f"{side}_elbow"]] = np.swapaxes(clavicle, -1, -2) @ arm
-    local[:, j[f"{side}_wrist"]] = rot("y", -a["elbow_flex"])
-  return local
+    # The upper arm is posed from the thorax frame (the clavicle only moves the shoulder).
+    upper_arm = thorax @ (rot("z", -s * plane) @ rot("x", s * a["shoulder_elev"]) @
+                          rot("z", s * (plane + a["shoulder_twist"])))
+    positions[:, elbow] = positions[:, shoulder] + apply(upper_arm, offsets[elbow])
+    forearm = upper_arm @ rot("y", -a["elbow_flex"])
+    positions[:, wrist] = positions[:, elbow] + apply(forearm, offsets[wrist])
+  return positions
 
 
 @dataclasses.dataclass(frozen=True)
@@ -860,10 +890,7 @@ def synthesize(rng: np.random.Generator, action: str, subject: SubjectBody, num_
   heading = rng.uniform(0, 360) + _noise(rng, t, 2.0, 0.02, 0.1)
   if result.yaw is not None:
     heading = heading + result.yaw
-  local = _local_rotations(angles, heading)
-  relative, _ = kinematics.forward_kinematics(
-      skeleton.PARENTS, subject.rest_offsets(), local, np.zeros((num_frames, 3)),
-      segment_style="asf")
+  relative = _forward_kinematics(angles, heading, subject)
   root = _place_root(relative, t, subject, result, heading, rng, fps)
   poses = relative + root[:, None, :]
   return ProceduralMotion(poses=poses.astype(np.float32), angles=angles, heading=heading,
@@ -889,7 +916,7 @@ def _gaussian_smooth(x, sigma):
 
 
 GRAVITY_MM = 9810.0
-CONTACT_SMOOTHING_S = 0.06
+CONTACT_SMOOTHING_S = 0.035
 
 
 def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng,
@@ -912,7 +939,8 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
   tau = 10.0   # mm: soft maximum, rounds the switch from one support foot to the other
   contact_z = np.logaddexp(need_left / tau, need_right / tau) * tau - tau * math.log(2.0)
   contact_z = np.maximum(contact_z, np.maximum(need_left, need_right))
-  # Round the hand-over from one support foot to the other (a few mm of slack either way).
+  # Round the hand-over from one support foot to the other (the support foot may sink or
+  # hover by a few mm there).
   contact_z = _gaussian_smooth(contact_z, sigma=CONTACT_SMOOTHING_S * fps)
   root_z = contact_z.copy()
   fall = GRAVITY_MM / fps ** 2
@@ -946,7 +974,7 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
     carried = before.mean(axis=0) if len(before) else np.zeros(2)
     velocity[frame:end] = carried + forward[frame:end] * action.flight_speed / fps
     frame = end
-  velocity = _gaussian_smooth(velocity, sigma=0.1 * fps)
+  velocity = _gaussian_smooth(velocity, sigma=0.15 * fps)
   # Centre the path on a random point near the origin (keeps float32 coordinates small).
   path = np.cumsum(velocity, axis=0)
   xy = rng.uniform(-1500.0, 1500.0, 2) + path - 0.5 * (path.min(axis=0) + path.max(axis=0))
