@@ -78,7 +78,7 @@ def test_fit_lowers_error_saves_loads_and_flags_nan(tmp_path):
 
 def test_jit_compile_trains_and_guard_stops_on_nan():
   sequences = _sequences(16)
-  model = _compile(_small(), jit_compile=True)
+  model = _compile(_small(discriminator_r1_weight=1.0), jit_compile=True)
   weights_before = [w.copy() for w in model.encoder.get_weights()]
   history = model.fit(sequences, batch_size=16, epochs=1, verbose=0)
   assert model.jit_compile is True  # Keras did not silently fall back (CPU LSTM is XLA-able)

@@ -17,7 +17,8 @@ def _difference(predicted_counterpart, counterpart):
   p = tf.cast(tf.convert_to_tensor(predicted_counterpart), tf.float32)
   c = tf.cast(tf.convert_to_tensor(counterpart), tf.float32)
   if p.shape.rank is not None and c.shape.rank is not None and p.shape.rank != c.shape.rank:
-    raise ValueError(f"relation energy: predicted {p.shape} and counterpart {c.shape} differ in rank")
+    raise ValueError(f"relation energy: predicted {p.shape} and counterpart {c.shape} differ "
+                     "in rank")
   if p.shape.is_fully_defined() and c.shape.is_fully_defined() and p.shape != c.shape:
     raise ValueError(f"relation energy: predicted {p.shape} and counterpart {c.shape} differ")
   return p - c

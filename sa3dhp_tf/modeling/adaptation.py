@@ -47,10 +47,7 @@ Diagnostics: the `latent_std` / `latent_std_ratio` / `collapse` metrics, `Latent
 (a callback, in `collapse_monitor`, re-exported here) and `relation_residuals`.
 """
 
-import math
-
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
@@ -237,7 +234,9 @@ class RelationDistillationModel(keras.Model):
     energies: energy names, in round-robin order (see the module docstring).
     trainable_stages: G's stages that train (among 'stem', 'res2', 'res3', 'res4', 'embedding').
     loss_kind: relation energy kind, 'l1' (the authors') | 'l2' | 'l2_norm'.
-    energy_weights: dict energy -> multiplier of its loss (default 1).
+    energy_weights: dict energy -> multiplier of its loss (default 1). Each energy has its own
+      Adam, which is nearly invariant to a constant loss scale: balance energies with their
+      learning rates (or the cycle); the weights matter for the logged total 'loss'.
     temperature: InfoNCE temperature (0.07).
     projection_units: (hidden, output) units of both projection heads.
     lcr_input: 'features' (G's first-FC features, as the authors) or 'latent' (z).
@@ -249,7 +248,9 @@ class RelationDistillationModel(keras.Model):
       to `ImageToLatent.set_trainable_stages`).
     pose_loss_kind / pose_scale_mm: kind of the supervised pose losses on
       (pose error in mm) / pose_scale_mm; 'l2_norm' is MPJPE.
-    discriminator_units / gradient_reversal_weight / adversarial_input: the DANN baseline.
+    discriminator_units / gradient_reversal_weight / adversarial_input: the DANN baseline
+      (the discriminator sees G's first-FC features or z; the reversed gradient into G is
+      scaled by the weight, read when a step is traced).
     spread_floor: 'latent_spread' hinge level, as a fraction of the first step's spread.
     collapse_fraction: the `collapse` metric is 1 in steps whose latent spread is below this
       fraction of the first step's spread.
@@ -261,7 +262,8 @@ class RelationDistillationModel(keras.Model):
                loss_kind="l1", energy_weights=None, temperature=infonce.DEFAULT_TEMPERATURE,
                projection_units=(256, 128), lcr_input="features",
                exclude_same_clip_negatives=True, cross_replica_negatives=True,
-               backbone_training=False, batchnorm_trainable=True, pose_loss_kind="l2_norm", pose_scale_mm=1000.0,
+               backbone_training=False, batchnorm_trainable=True, pose_loss_kind="l2_norm",
+               pose_scale_mm=1000.0,
                discriminator_units=(256, 256), gradient_reversal_weight=1.0,
                adversarial_input="features", spread_floor=0.5, collapse_fraction=0.1,
                check_numerics=False, name="relation_distillation", **kwargs):
@@ -397,12 +399,13 @@ class RelationDistillationModel(keras.Model):
     if self.domain_discriminator is not None:
       disc_input = self.feature_dim if self.adversarial_input == "features" else self.latent_dim
       self.domain_discriminator.build((None, disc_input))
-    self._g_variables = self._collect_g_trainable_variables()
-    if not self._g_variables:
+    if not self._g_trainable_variables():
       raise ValueError(f"no trainable variables in G for trainable_stages "
                        f"{self.trainable_stages}")
 
-  def _collect_g_trainable_variables(self):
+  def _g_trainable_variables(self):
+    """G's parameters that adapt (recomputed on demand: a list attribute of variables would make
+    Keras count them as this model's own variables)."""
     g = self.image_to_latent
     collected, seen = [], set()
     for stage in self.trainable_stages:
@@ -415,7 +418,7 @@ class RelationDistillationModel(keras.Model):
 
   def energy_variables(self, energy):
     """The variables energy `energy`'s optimiser updates."""
-    variables = list(self._g_variables)
+    variables = self._g_trainable_variables()
     if energy == LCR:
       variables += self.lcr_head.trainable_variables
     elif energy == HCR:
@@ -754,11 +757,12 @@ class RelationDistillationModel(keras.Model):
       objectives = {n: self.energy_optimizers[n].scale_loss(
           self.energy_weights[n] * losses[n] / replicas) for n in names}
     updates = []
+    n_g = len(self._g_trainable_variables())
     for name in names:
       variables = self.energy_variables(name)
       gradients = tape.gradient(objectives[name], variables)
       pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-      if not any(g is not None for g, v in zip(gradients, self._g_variables)):
+      if all(g is None for g in gradients[:n_g]):
         raise ValueError(f"energy {name!r} has no gradient with respect to G's trainable "
                          f"stages {self.trainable_stages}")
       updates.append((name, pairs))

@@ -238,6 +238,21 @@ def generator_loss(fake_logits):
       labels=tf.ones_like(fake_logits), logits=fake_logits))
 
 
+def real_logits_and_r1(discriminator, real, input_scale=1.0, enabled=True):
+  """Discriminator logits on real samples and the R1 penalty (Mescheder et al. 2018)
+  `E |d logit / d(real / input_scale)|^2` (0.0 when not `enabled`).
+
+  Call it inside the discriminator's gradient tape so that the penalty is differentiated."""
+  if not enabled:
+    return discriminator(real, training=True), 0.0
+  with tf.GradientTape() as tape:
+    tape.watch(real)
+    logits = discriminator(real, training=True)
+  grads = tape.gradient(logits, real) * input_scale  # d(sum of logits) / d(real)
+  rank = len(grads.shape)
+  return logits, tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=list(range(1, rank))))
+
+
 def batch_std(codes):
   """Mean over code dimensions of the standard deviation across the batch (collapse monitor)."""
   return tf.reduce_mean(tf.math.reduce_std(codes, axis=0))

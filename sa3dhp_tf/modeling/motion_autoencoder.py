@@ -38,6 +38,8 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     discriminator_units / activation: the v discriminator MLP.
     reconstruction_loss: 'l1' | 'l2' | 'mpjpe' on (Z error) / latent_range.
     adversarial_weight: weight of the generator term in the auto-encoder loss.
+    discriminator_r1_weight: gamma of an R1 gradient penalty on the discriminator's prior
+      samples (0 = off); see `PoseAutoencoder` for why it matters with a bounded ('uniform') v.
     use_cudnn: passed to the LSTMs. On a GPU with 'auto', Keras uses cuDNN kernels and then
       turns `jit_compile=True` off for the model (with a warning); pass False to run under XLA.
     check_numerics: raise (graph mode) when a loss is NaN/Inf.
@@ -46,7 +48,8 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
   def __init__(self, sequence_length=30, latent_dim=32, latent_range=1.0, motion_dim=128,
                lstm_units=128, num_layers=1, motion_prior="normal", motion_range=1.0,
                discriminator_units=(256, 256), activation="leaky_relu",
-               reconstruction_loss="l1", adversarial_weight=0.01, use_cudnn="auto",
+               reconstruction_loss="l1", adversarial_weight=0.01, discriminator_r1_weight=0.0,
+               use_cudnn="auto",
                check_numerics=True, seed=None, **kwargs):
     super().__init__(**kwargs)
     if motion_prior not in MOTION_PRIORS:
@@ -65,6 +68,7 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     self.activation = activation
     self.reconstruction_loss = sl.check_reconstruction_loss(reconstruction_loss)
     self.adversarial_weight = float(adversarial_weight)
+    self.discriminator_r1_weight = float(discriminator_r1_weight)
     self.use_cudnn = use_cudnn
     self.check_numerics = bool(check_numerics)
     self.seed = seed
@@ -183,9 +187,12 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       v = self.encoder(sequences, training=True)
       reconstruction = self.decoder(v, training=True)
       rec_loss, latent_mae = self._reconstruction_terms(sequences, reconstruction)
+      real_logits, r1 = sl.real_logits_and_r1(self.discriminator, prior_v,
+                                              enabled=bool(self.discriminator_r1_weight))
       disc_loss = sl.discriminator_loss(
-          self.discriminator(prior_v, training=True),
-          self.discriminator(tf.stop_gradient(v), training=True))
+          real_logits, self.discriminator(tf.stop_gradient(v), training=True))
+      if self.discriminator_r1_weight:
+        disc_loss += 0.5 * self.discriminator_r1_weight * r1
       disc_loss = self._check(disc_loss, "discriminator loss")
       adv_loss = sl.generator_loss(self.discriminator(v, training=True))
       loss = self._check(rec_loss + self.adversarial_weight * adv_loss, "auto-encoder loss")
@@ -227,7 +234,8 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
         motion_prior=self.motion_prior, motion_range=self.motion_range,
         discriminator_units=list(self.discriminator_units), activation=self.activation,
         reconstruction_loss=self.reconstruction_loss,
-        adversarial_weight=self.adversarial_weight, use_cudnn=self.use_cudnn,
+        adversarial_weight=self.adversarial_weight,
+        discriminator_r1_weight=self.discriminator_r1_weight, use_cudnn=self.use_cudnn,
         check_numerics=self.check_numerics, seed=self.seed)
     return config
 

@@ -225,16 +225,8 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     return tf.reduce_mean(tf.cast(tf.abs(z) > 0.99 * self.latent_range, tf.float32))
 
   def _real_logits_and_r1(self, discriminator, real, input_scale):
-    """Discriminator logits on real samples and, when `discriminator_r1_weight` > 0, the R1
-    penalty E|d logit / d(real / input_scale)|^2 (Mescheder et al. 2018)."""
-    if not self.discriminator_r1_weight:
-      return discriminator(real, training=True), 0.0
-    with tf.GradientTape() as tape:
-      tape.watch(real)
-      logits = discriminator(real, training=True)
-    grads = tape.gradient(logits, real) * input_scale  # d(sum of logits) / d(real)
-    rank = len(grads.shape)
-    return logits, tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=list(range(1, rank))))
+    return sl.real_logits_and_r1(discriminator, real, input_scale,
+                                 enabled=bool(self.discriminator_r1_weight))
 
   def train_step(self, data):
     """One simultaneous update of E_p/D_p and of both discriminators from one forward pass (two

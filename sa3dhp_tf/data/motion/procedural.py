@@ -202,7 +202,7 @@ def _stance_ramp(phi, start, end, harmonics=8):
 
 
 def _stance_window(phi, duty, edge=0.04):
-  """Smooth 0..1 indicator of the stance, cycle fractions [0, duty] of the phase `phi`."""
+  """Smooth 0..1 indicator of the stance, cycle fractions [0, duty] of the gait phase `phi`."""
   centred = np.mod(phi / (2 * np.pi) - 0.5 * duty + 0.5, 1.0) - 0.5
   return _smootherstep((0.5 * duty + edge - np.abs(centred)) / (2 * edge))
 
@@ -291,9 +291,9 @@ class _Action:
   heel_lift: Optional[Dict[str, np.ndarray]] = None
   # Forward speed (mm/s, along the heading) added while airborne (a forward jump).
   flight_speed: float = 0.0
-  # Stance weight of each foot ({'l': [T], 'r': [T]}, 0..1) from a gait's phase; when absent
-  # the lower foot carries the body.
-  support: Optional[Dict[str, np.ndarray]] = None
+  # A gait's stance phase of each foot ({'l': [T], 'r': [T]}, 0..1): only a foot in stance
+  # may be planted (a swinging foot that brushes the ground is not). None: any foot may.
+  stance: Optional[Dict[str, np.ndarray]] = None
 
 
 def _add(channels: dict, name: str, value):
@@ -328,7 +328,7 @@ def _gait(rng, t, style: _Style, run: bool) -> _Action:
     f0 = u(1.25, 1.5) * math.sqrt(style.speed)
     hip_mean, hip_amp = u(14, 20), u(22, 30) * math.sqrt(style.amp)
     heel = u(20, 40)
-    k_base, k_stance, k_swing, swing_at, duty = u(8, 15), u(20, 35), u(80, 110), 0.6, u(0.35, 0.42)
+    k_base, k_stance, k_swing, swing_at, duty = u(8, 15), u(10, 20), u(80, 110), 0.6, u(0.35, 0.42)
     arm_amp, arm_mean, arm_abd = u(25, 45) * style.amp, u(5, 15), u(8, 18)
     elbow_base, elbow_amp = u(70, 95), u(8, 18)
     lean, pelvis_yaw, pelvis_roll = u(6, 14), u(5, 10), u(3, 6)
@@ -336,18 +336,18 @@ def _gait(rng, t, style: _Style, run: bool) -> _Action:
     f0 = u(0.8, 1.05) * math.sqrt(style.speed)
     hip_mean, hip_amp = u(5, 10), u(15, 21) * math.sqrt(style.amp)
     heel = u(15, 35)
-    k_base, k_stance, k_swing, swing_at, duty = u(2, 6), u(8, 18), u(48, 62), 0.72, u(0.58, 0.64)
+    k_base, k_stance, k_swing, swing_at, duty = u(2, 6), u(3, 8), u(48, 62), 0.72, u(0.58, 0.64)
     arm_amp, arm_mean, arm_abd = u(8, 28) * style.amp, u(0, 8), u(6, 12)
     elbow_base, elbow_amp = u(10, 30), u(4, 12)
     lean, pelvis_yaw, pelvis_roll = u(0, 6), u(3, 7), u(2, 5)
   freq = f0 * (1.0 + 0.06 * _noise(rng, t, 1.0, 0.03, 0.2))
   phase = u(0, 2 * np.pi) + 2.0 * np.pi * np.cumsum(freq) * dt
   ch: Dict[str, np.ndarray] = {}
-  heel_lift, support = {}, {}
+  heel_lift, stance = {}, {}
   for side, offset in (("r", 0.0), ("l", np.pi)):
     phi = phase + offset
     heel_lift[side] = heel * _bump(phi - 2 * np.pi * (duty - 0.1), 6.0)
-    support[side] = _stance_window(phi, duty)
+    stance[side] = _stance_window(phi, duty)
     # The hip extends steadily from just before heel strike to just after toe-off.
     ch[f"{side}_hip_flex"] = hip_mean + hip_amp * _stance_ramp(phi, -0.05, duty + 0.05)
     ch[f"{side}_knee_flex"] = (k_base + k_stance * _bump(phi - 2 * np.pi * 0.12, 6.0) +
@@ -379,7 +379,7 @@ def _gait(rng, t, style: _Style, run: bool) -> _Action:
   ch["root_yaw"] = yaw_osc
   ch["spine_lat"] = 0.08 * rate
   ch["neck_twist"] = 0.2 * rate
-  return _Action(ch, yaw=yaw, heel_lift=heel_lift, support=support)
+  return _Action(ch, yaw=yaw, heel_lift=heel_lift, stance=stance)
 
 
 def _walk(rng, t, style):
@@ -762,8 +762,8 @@ def _mirror(action: _Action) -> _Action:
   def swap(sides):
     return None if sides is None else {"l": sides["r"], "r": sides["l"]}
 
-  return dataclasses.replace(action, channels=channels, yaw=yaw,
-                             heel_lift=swap(action.heel_lift), support=swap(action.support))
+  return dataclasses.replace(action, channels=channels, yaw=yaw, heel_lift=swap(action.heel_lift),
+                             stance=swap(action.stance))
 
 
 def _forward_kinematics(angles: Dict[str, np.ndarray], heading_deg: np.ndarray,
@@ -917,6 +917,9 @@ def _gaussian_smooth(x, sigma):
 
 GRAVITY_MM = 9810.0
 CONTACT_SMOOTHING_S = 0.035
+CONTACT_GAP_MM = 12.0
+VELOCITY_SMOOTHING_S = 0.05
+MOMENTUM_FRAMES = 8
 
 
 def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng,
@@ -927,8 +930,9 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
   high. Frame by frame, the root takes the higher of that support height (soft max over the
   feet) and its ballistic continuation under gravity: it stands on the lower foot, and flies
   where the legs pull away faster than it could fall (take-off of jumps, running).
-  Horizontal: the support foot (soft-weighted by height) does not slide; airborne, the body
-  keeps its take-off velocity (plus `action.flight_speed`); the velocity is smoothed over 0.1 s.
+  Horizontal: the feet in contact with the ground (within a few mm of their support height)
+  do not slide, the root moving against their motion relative to it (averaged when both are
+  down); airborne, the body keeps its take-off velocity (plus `action.flight_speed`).
   """
   j = skeleton.JOINT_INDEX
   num_frames = len(t)
@@ -946,20 +950,23 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
   fall = GRAVITY_MM / fps ** 2
   for i in range(2, num_frames):
     root_z[i] = max(contact_z[i], 2.0 * root_z[i - 1] - root_z[i - 2] - fall)
-  airborne = root_z - contact_z > 3.0
 
-  # Support weights: the gait's stance feet, or else the lower support point.
-  if action.support is not None:
-    s_left, s_right = action.support["l"], action.support["r"]
-    total = s_left + s_right
-    w_left = s_left / np.maximum(total, 1e-6)
-    airborne |= total < 0.2
-  else:
-    w_left = 1.0 / (1.0 + np.exp(-(need_left - need_right) / 15.0))
+  # A foot is planted when its ankle is within a few mm of its flat-foot height; a rising heel
+  # (rolling over the toes) releases it, and with no foot planted the body keeps its momentum.
+  def planted(ankle_z):
+    gap = root_z + ankle_z - subject.ankle_height
+    return 1.0 / (1.0 + np.exp((gap - CONTACT_GAP_MM) / 4.0))
+
+  c_left, c_right = planted(left[:, 2]), planted(right[:, 2])
+  if action.stance is not None:
+    c_left, c_right = c_left * action.stance["l"], c_right * action.stance["r"]
+  c_left = np.concatenate([c_left[:1], 0.5 * (c_left[1:] + c_left[:-1])])[:, None]
+  c_right = np.concatenate([c_right[:1], 0.5 * (c_right[1:] + c_right[:-1])])[:, None]
+  total = c_left + c_right
+  airborne = total[:, 0] < 0.05
   step_left = np.diff(left[:, :2], axis=0, prepend=left[:1, :2])
   step_right = np.diff(right[:, :2], axis=0, prepend=right[:1, :2])
-  w = np.concatenate([w_left[:1], 0.5 * (w_left[1:] + w_left[:-1])])[:, None]
-  velocity = -(w * step_left + (1.0 - w) * step_right)
+  velocity = -(c_left * step_left + c_right * step_right) / np.maximum(total, 1e-6)
   facing = np.deg2rad(heading)
   forward = np.stack([np.cos(facing), np.sin(facing)], axis=-1)
   frame = 0
@@ -970,11 +977,11 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
     end = frame
     while end < num_frames and airborne[end]:
       end += 1
-    before = velocity[max(0, frame - 3):frame]
+    before = velocity[max(0, frame - MOMENTUM_FRAMES):frame]
     carried = before.mean(axis=0) if len(before) else np.zeros(2)
     velocity[frame:end] = carried + forward[frame:end] * action.flight_speed / fps
     frame = end
-  velocity = _gaussian_smooth(velocity, sigma=0.15 * fps)
+  velocity = _gaussian_smooth(velocity, sigma=VELOCITY_SMOOTHING_S * fps)
   # Centre the path on a random point near the origin (keeps float32 coordinates small).
   path = np.cumsum(velocity, axis=0)
   xy = rng.uniform(-1500.0, 1500.0, 2) + path - 0.5 * (path.min(axis=0) + path.max(axis=0))

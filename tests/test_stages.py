@@ -1,0 +1,199 @@
+"""Every pre-learning stage end to end on a tiny benchmark: outputs, frozen inputs, resume,
+errors for missing or incompatible earlier stages, and MirroredStrategy vs default."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gin
+import numpy as np
+import pytest
+
+from sa3dhp_tf import config
+from sa3dhp_tf.data import benchmark
+import sa3dhp_tf.tasks as tasks
+from sa3dhp_tf.tasks import stage_io
+from sa3dhp_tf.tasks import training_loop
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env():
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+  return env
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("bench"))
+  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
+  benchmark.build_benchmark(out, contact_sheet=False)
+  gin.clear_config()
+  return out
+
+
+def run_stage(stage, model_dir, bindings=(), files=("tiny/stages.gin",)):
+  config.parse_gin(list(files), list(bindings), finalize=False)
+  try:
+    tasks.check_stage(stage)
+    return tasks.get_stage(stage)(model_dir)
+  finally:
+    gin.clear_config()
+
+
+@pytest.fixture(scope="module")
+def chain(bench, tmp_path_factory):
+  root = tmp_path_factory.mktemp("runs")
+  dirs = {name: str(root / name) for name in ("pose", "motion", "source", "rel")}
+  run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{bench}'"])
+  run_stage("motion_aae", dirs["motion"], [f"motion_aae.pose_aae_dir = '{dirs['pose']}'"])
+  run_stage("source", dirs["source"], [f"source.pose_aae_dir = '{dirs['pose']}'"])
+  run_stage("relation_nets", dirs["rel"], [f"relation_nets.pose_aae_dir = '{dirs['pose']}'",
+                                           f"relation_nets.motion_aae_dir = '{dirs['motion']}'"])
+  return dirs
+
+
+def _weights(model):
+  return [np.array(w) for w in model.weights]
+
+
+def test_every_stage_writes_its_output(chain):
+  for name, stage in [("pose", "pose_aae"), ("motion", "motion_aae"), ("source", "source"),
+                      ("rel", "relation_nets")]:
+    info = stage_io.read_stage_info(chain[name], stage)
+    assert info["models"]
+    results = json.load(open(os.path.join(chain[name], "results.json")))
+    assert results
+  pose_results = json.load(open(os.path.join(chain["pose"], "results.json")))
+  assert np.isfinite(pose_results["target_test_reconstruction_mpjpe"])
+  assert 0.0 <= pose_results["prior_samples"]["plausible_fraction"] <= 1.0
+  source = json.load(open(os.path.join(chain["source"], "results.json")))
+  for split in ("source_test", "target_test"):
+    assert source[split]["mpjpe"] > source[split]["pa_mpjpe"] > 0
+  rel = json.load(open(os.path.join(chain["rel"], "results.json")))
+  assert set(rel) == {"z3", "v2", "v3"}
+  for entry in rel.values():
+    assert entry["latent_distance"] > 0 and np.isfinite(entry["network_mae"])
+
+
+def test_frozen_inputs_stay_bit_identical(chain, tmp_path):
+  """Training later stages must not move the earlier stages' models (D_p under G^s training,
+  E_p under motion and relation training)."""
+  import keras
+  from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
+  from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
+  models, _ = stage_io.load_stage(chain["pose"], "pose_aae")
+  pose_ae = models["pose_autoencoder"]
+  before = _weights(pose_ae.decoder)
+  network = ImageToLatent(input_size=32, latent_dim=pose_ae.latent_dim, fc_units=(16, 8),
+                          backbone_widths=(4, 4, 8), backbone_blocks=(1, 1, 1))
+  regressor = SourcePoseRegressor(network, pose_ae.decoder)
+  regressor.compile(optimizer=keras.optimizers.Adam(1e-2))
+  images = np.random.default_rng(0).random((4, 32, 32, 3)).astype("float32")
+  poses = np.random.default_rng(1).normal(0, 200, (4, 17, 3)).astype("float32")
+  g_before = _weights(network)
+  regressor.fit({"image": images, "pose3d": poses}, batch_size=1, epochs=1, steps_per_epoch=3,
+                verbose=0)
+  for a, b in zip(before, _weights(pose_ae.decoder)):
+    np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, b) for a, b in zip(g_before, _weights(network)))
+
+
+def test_missing_or_incompatible_earlier_stage(chain, bench, tmp_path):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  with pytest.raises(stage_io.StageError, match=str(empty)):
+    run_stage("motion_aae", str(tmp_path / "m"), [f"motion_aae.pose_aae_dir = '{empty}'"])
+  assert not (tmp_path / "m" / "checkpoints").exists()
+  with pytest.raises(stage_io.StageError, match="'pose_aae' stage, expected 'motion_aae'"):
+    run_stage("relation_nets", str(tmp_path / "r"),
+              [f"relation_nets.pose_aae_dir = '{chain['pose']}'",
+               f"relation_nets.motion_aae_dir = '{chain['pose']}'"])
+  # A pose AE of another latent size than the motion AE was trained on.
+  other_pose = str(tmp_path / "pose16")
+  run_stage("pose_aae", other_pose, [f"pose_aae.data_dir = '{bench}'", "pose_aae.steps = 2",
+                                     "pose_aae.model_kwargs = {'encoder_units': (16,), "
+                                     "'decoder_units': (16,), 'discriminator_units': (8,), "
+                                     "'latent_dim': 6}"])
+  with pytest.raises(stage_io.StageError, match=r"latent_dim = 8.*needs 6"):
+    run_stage("relation_nets", str(tmp_path / "r2"),
+              [f"relation_nets.pose_aae_dir = '{other_pose}'",
+               f"relation_nets.motion_aae_dir = '{chain['motion']}'"])
+  assert not (tmp_path / "r2" / "relations").exists()
+
+
+def test_resume_continues_from_checkpoint(bench, tmp_path):
+  model_dir = str(tmp_path / "pose")
+  run_stage("pose_aae", model_dir, [f"pose_aae.data_dir = '{bench}'", "pose_aae.steps = 2"])
+  first = training_loop.read_history(model_dir)
+  assert [h["step"] for h in first] == [2]
+  run_stage("pose_aae", model_dir, [f"pose_aae.data_dir = '{bench}'", "pose_aae.steps = 6"])
+  steps = [h["step"] for h in training_loop.read_history(model_dir)]
+  assert steps == [2, 4, 6]  # continued at loop 2, did not redo loop 1
+
+
+def test_killed_run_resumes_via_cli(bench, tmp_path):
+  """SIGKILL mid-run, rerun the same command: it continues from the last checkpoint."""
+  model_dir = tmp_path / "killed"
+  cmd = [sys.executable, "-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin",
+         "--stage=pose_aae", f"--gin_bindings=pose_aae.data_dir = '{bench}'",
+         "--gin_bindings=pose_aae.steps = 400", "--gin_bindings=pose_aae.steps_per_loop = 2",
+         f"--model_dir={model_dir}"]
+  proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  history = model_dir / "history.jsonl"
+  deadline = time.time() + 120
+  while time.time() < deadline and proc.poll() is None:
+    if history.exists() and len(history.read_text().splitlines()) >= 2:
+      break
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  done = [json.loads(l)["step"] for l in history.read_text().splitlines()]
+  assert done and done[-1] < 400
+  resumed = subprocess.run(cmd[:-3] + ["--gin_bindings=pose_aae.steps = %d" % (done[-1] + 4),
+                                       "--gin_bindings=pose_aae.steps_per_loop = 2",
+                                       f"--model_dir={model_dir}"],
+                           env=_env(), capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  steps = [json.loads(l)["step"] for l in history.read_text().splitlines()]
+  # Everything logged before the kill is kept; the rerun adds the remaining two loops only.
+  assert steps[-2:] == [done[-1] + 2, done[-1] + 4]
+  assert steps.count(done[-1]) == 1
+  assert (model_dir / "stage_info.json").exists()
+
+
+_MIRRORED_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import gin
+from sa3dhp_tf import config
+import sa3dhp_tf.tasks as tasks
+from sa3dhp_tf.tasks import training_loop
+bench, strategy, model_dir = sys.argv[1:4]
+config.parse_gin(["tiny/stages.gin"], [f"pose_aae.data_dir = '{bench}'",
+                 f"make_strategy.name = '{strategy}'", "pose_aae.steps = 6",
+                 "pose_aae.batch_size = 64",
+                 "pose_aae.model_kwargs = {'encoder_units': (64,), 'decoder_units': (64,),"
+                 " 'discriminator_units': (32,), 'latent_dim': 8, 'latent_adversarial_weight': 0.0,"
+                 " 'pose_adversarial_weight': 0.0}"], finalize=False)
+tasks.get_stage("pose_aae")(model_dir)
+print(json.dumps([h["reconstruction_loss"] for h in training_loop.read_history(model_dir)]))
+"""
+
+
+def test_mirrored_strategy_matches_default(bench, tmp_path):
+  curves = {}
+  for strategy in ("default", "mirrored"):
+    out = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, bench, strategy,
+                          str(tmp_path / strategy)], env=_env(), capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    curves[strategy] = json.loads(out.stdout.strip().splitlines()[-1])
+  assert len(curves["default"]) == 3
+  np.testing.assert_allclose(curves["mirrored"], curves["default"], rtol=0.05)
