@@ -60,7 +60,8 @@ def main(argv):
 
 
 def _fail(message):
-  print(f"error: {message}", file=sys.stderr)
+  # gin appends "In call to configurable ..." on a second line; the first names the problem.
+  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
   sys.exit(2)
 
 

@@ -76,11 +76,17 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       one global multiplier in [0.78, 1.28] of all lengths, for people of other sizes).
     reconstruction_loss: 'l1' | 'l2' | 'mpjpe' on (pose error in mm) / pose_scale_mm.
     latent_adversarial_weight / pose_adversarial_weight: weights of the two generator terms in
-      the auto-encoder loss (0 disables one; its discriminator still trains). Measured on a toy
-      mocap set: 0.01 trains; 0.1 and 1.0 let the latent discriminator win and drive E_p into
-      tanh saturation (every code at a box corner, `latent_saturation` -> 1, no recovery).
+      the auto-encoder loss (0 disables one; its discriminator still trains).
     discriminator_r1_weight: gamma of an R1 gradient penalty on both discriminators' real
-      inputs (0 = off), a standard stabiliser against that failure.
+      inputs (0 = off).
+      Measured (tests' procedural mocap, 4000 poses, 512-unit MLPs, 940 steps, r = 1; held-out
+      MPJPE / per-dim std of E_p codes, uniform prior = 0.577):
+        weights 0.01, R1 0: 74 mm / 0.24 (prior barely matched);
+        weights 0.1 or 1.0, R1 0: COLLAPSE, 246 mm / 0.00 (the latent discriminator wins and
+          drives E_p into tanh saturation: every code on a box corner, no gradient back);
+        weights 0.1, R1 1 (default): 76-80 mm / 0.46-0.56 over 2 seeds and both decoders;
+        weights 0.1, R1 10: 45 mm / 0.29.
+      Watch the `latent_saturation` metric (fraction of |z| > 0.99 r).
     check_numerics: raise (graph mode) when a loss is NaN/Inf.
   """
 
@@ -88,8 +94,8 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
                decoder_units=(1024, 1024), discriminator_units=(512, 512),
                activation="leaky_relu", pose_scale_mm=1000.0, decoder_output="joints",
                bone_lengths_mm=None, bone_scale="fixed", reconstruction_loss="l1",
-               latent_adversarial_weight=0.01, pose_adversarial_weight=0.01,
-               discriminator_r1_weight=0.0, check_numerics=True, seed=None, **kwargs):
+               latent_adversarial_weight=0.1, pose_adversarial_weight=0.1,
+               discriminator_r1_weight=1.0, check_numerics=True, seed=None, **kwargs):
     super().__init__(**kwargs)
     if decoder_output not in DECODER_OUTPUTS:
       raise ValueError(f"decoder_output must be one of {DECODER_OUTPUTS}, got {decoder_output!r}")

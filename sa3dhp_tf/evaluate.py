@@ -1,0 +1,80 @@
+r"""Evaluates an image-to-latent model (source or adapted) on a labeled benchmark split.
+
+  python -m sa3dhp_tf.evaluate --model_dir=runs/adapt [--gin_file=F ...] [--gin_bindings=...] \
+      [--split=target_test] [--data_dir=DIR] --output=results.json
+
+`model_dir` is the model dir of a `source` or `adapt` stage; the pose decoder D_p is taken from
+the pose AAE stage it was trained with. The JSON has top-level `mpjpe`, `pa_mpjpe` (mm), `pck`,
+`auc` (percent), `latent_std`, `per_action` and `per_joint`. Bad paths or stage dirs print one
+line and exit with status 2.
+"""
+
+import json
+import sys
+
+from absl import app
+from absl import flags
+import gin
+
+from sa3dhp_tf import config
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("gin_file", [], "Gin config file(s).")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings.")
+flags.DEFINE_string("model_dir", None, "Model dir of a source or adapt stage.")
+flags.DEFINE_string("split", "target_test", "Labeled split to evaluate on.")
+flags.DEFINE_string("data_dir", None, "Benchmark dir (default: the one the model trained on).")
+flags.DEFINE_string("output", None, "Where to write the results JSON.")
+
+EVALUABLE_STAGES = ("source", "adapt")
+
+
+@gin.configurable(denylist=["model_dir", "split", "data_dir"])
+def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256):
+  """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model."""
+  from sa3dhp_tf.evaluation import pose_evaluation
+  from sa3dhp_tf.tasks import stage_io
+  info = stage_io.read_stage_info(model_dir)
+  if info["stage"] not in EVALUABLE_STAGES:
+    raise stage_io.StageError(f"{model_dir} holds a {info['stage']!r} stage; evaluate needs one "
+                              f"of {EVALUABLE_STAGES}")
+  models, _ = stage_io.load_stage(model_dir, info["stage"], ["image_to_latent"])
+  pose_models, _ = stage_io.load_stage(info["inputs"]["pose_aae"], "pose_aae",
+                                       ["pose_autoencoder"])
+  data_dir = data_dir or info["settings"]["data_dir"]
+  results = pose_evaluation.evaluate_split(models["image_to_latent"],
+                                           pose_models["pose_autoencoder"].decoder, data_dir,
+                                           split, batch_size=batch_size)
+  results["model_dir"] = model_dir
+  results["stage"] = info["stage"]
+  results["data_dir"] = data_dir
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    _fail(f"unexpected positional arguments: {' '.join(argv[1:])}")
+  for flag in ("model_dir", "output"):
+    if not getattr(FLAGS, flag):
+      _fail(f"--{flag} is required")
+  from sa3dhp_tf import evaluation
+  from sa3dhp_tf.data.schema import DataError
+  from sa3dhp_tf.tasks.stage_io import StageError
+  try:
+    config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+    results = evaluate_model(FLAGS.model_dir, FLAGS.split, FLAGS.data_dir)
+  except (config.ConfigError, StageError, DataError, FileNotFoundError) as e:
+    _fail(str(e))
+  evaluation.write_results_json(results, FLAGS.output)
+  print(evaluation.format_breakdown(results))
+  print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "pck", "auc", "latent_std")}))
+
+
+def _fail(message):
+  # gin appends "In call to configurable ..." on a second line; the first names the problem.
+  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
+  sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)
