@@ -66,7 +66,7 @@ def test_subjects_are_plausible_and_symmetric():
       assert lengths[(skeleton.PARENTS[left], left)] == pytest.approx(
           lengths[(skeleton.PARENTS[right], right)], abs=1e-9)
     for name, ratio in procedural._PROPORTIONS.items():
-      assert abs(getattr(s, name) / (s.height * ratio) - 1.0) < 0.2, name
+      assert abs(getattr(s, name) / (s.height * ratio) - 1.0) <= 0.15 + 1e-9, name
     # Standing head joint height within a few % of the stature.
     offsets = s.rest_offsets()
     chain = [J["spine"], J["thorax"], J["neck_nose"], J["head"]]
@@ -123,14 +123,14 @@ def test_feet_on_the_ground(motions):
   for (action, seed), motion in motions.items():
     ankles = motion.poses[:, [J["l_ankle"], J["r_ankle"]], 2].astype(np.float64)
     ankle_height = motion.subject.ankle_height
-    assert ankles.min() > ankle_height - 15.0, (action, seed)       # never sunk into the floor
+    assert ankles.min() > ankle_height - 20.0, (action, seed)       # never sunk into the floor
     lowest = ankles.min(axis=1)
     if action in procedural.GROUNDED_ACTIONS:
       # A foot is on the ground in every frame (heel rise in walking allowed).
-      assert lowest.max() < ankle_height + 35.0, (action, seed)
+      assert lowest.max() < ankle_height + 50.0, (action, seed)
     else:
       # Running and jumping have flight phases: both feet clearly off the ground.
-      assert np.any(lowest > ankle_height + 40.0), (action, seed)
+      assert np.any(lowest > ankle_height + 60.0), (action, seed)
 
 
 CALM = ("squat", "bend", "idle_sway", "sit_stand", "arm_circles")
@@ -144,8 +144,9 @@ def test_smooth_bounded_acceleration(motions):
     assert acceleration.max() < bound, (action, seed, acceleration.max())
     # The whole body (pelvis) moves smoothly even in fast actions.
     assert acceleration[:, J["pelvis"]].max() < 100.0, (action, seed)
-    # Typical accelerations are small.
-    assert np.percentile(acceleration, 95) < 40.0, (action, seed)
+    # Typical accelerations are moderate (running and jumping limbs swing hard).
+    typical = 100.0 if action in procedural.AIRBORNE_ACTIONS else 40.0
+    assert np.percentile(acceleration, 95) < typical, (action, seed)
 
 
 def _heading_aligned(motion):

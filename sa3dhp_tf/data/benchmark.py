@@ -5,6 +5,10 @@ Splits (disjoint subjects and sequences; all sequence ids are unique across spli
   source       labeled source-style frames (`frame` records), SURREAL-like
   source_test  labeled source-style frames of held-out subjects (in-domain check)
   target_train unlabeled target-style 60-frame windows (`clip` records, no poses)
+  target_labeled  the labels of target_train, as labeled `frame` records of every
+               `labeled_stride`-th rendered frame of the same sequences. Never read by the
+               adaptation stage: only the target-supervised oracle and the semi-supervised
+               variant use it.
   target_test  labeled target-style 60-frame clips of held-out subjects (evaluation only)
 
 Every rendered sequence is filmed by a camera that tracks the pelvis (on the optical axis, at a
@@ -48,6 +52,7 @@ class SplitSpec:
   frame_stride: int = 1          # 'frame' splits: keep every n-th frame
   window_hop: int = 30           # 'clip' splits: hop between consecutive 60-frame windows
   max_windows_per_sequence: int = 1000
+  labeled_stride: int = 4        # target_train: every n-th frame also goes to target_labeled
 
 
 @gin.configurable
@@ -113,17 +118,26 @@ def _render(rng, poses_virtual, distance, style, image_size, frame_ids, jpeg_qua
   return jpegs, intrinsics
 
 
+def _shard_path(out_dir, split, shard, num_shards):
+  return os.path.join(out_dir, f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord")
+
+
 def _build_shard(job):
-  """Builds one shard; runs in a worker process. Returns (path, counts)."""
+  """Builds one shard (and, for target_train, its target_labeled twin); runs in a worker
+  process. Returns a list of (split, path, counts)."""
   import tensorflow as tf  # imported in the worker so the parent can fork/spawn cheaply
   from sa3dhp_tf.data import schema
 
   split, shard, spec, seed, image_size, styles, actions, out_dir, jpeg_quality = job
   cv2.setNumThreads(1)  # OpenCV's own threads only add overhead on small crops
-  path = os.path.join(out_dir, f"{split}-{shard:05d}-of-{spec.num_shards:05d}.tfrecord")
+  path = _shard_path(out_dir, split, shard, spec.num_shards)
+  labeled_path = _shard_path(out_dir, "target_labeled", shard, spec.num_shards)
   subjects = _subjects(seed, split, spec.num_subjects)
   style = styles.get(spec.style)
   counts = {"records": 0, "frames": 0, "sequences": 0}
+  labeled_counts = {"records": 0, "frames": 0, "sequences": 0}
+  labeled_writer = (tf.io.TFRecordWriter(labeled_path + ".tmp") if split == "target_train"
+                    else None)
   with tf.io.TFRecordWriter(path + ".tmp") as writer:
     for index in range(shard, spec.num_sequences, spec.num_shards):
       rng, action, subject, poses_world = _sequence(seed, split, index, spec, subjects, actions)
@@ -165,8 +179,21 @@ def _build_shard(job):
             root=roots[list(ids)] if labeled else None))
         counts["records"] += 1
       counts["frames"] += len(needed)
+      if labeled_writer is not None:
+        labeled_counts["sequences"] += 1
+        for t in needed[::spec.labeled_stride]:
+          labeled_writer.write(schema.encode_frame(
+              jpegs[t], image_size, image_size, relative[t], roots[t], intrinsics.as_array(),
+              sequence_id, t, subject, action, domain))
+          labeled_counts["records"] += 1
+          labeled_counts["frames"] += 1
   os.replace(path + ".tmp", path)
-  return split, path, counts
+  results = [(split, path, counts)]
+  if labeled_writer is not None:
+    labeled_writer.close()
+    os.replace(labeled_path + ".tmp", labeled_path)
+    results.append(("target_labeled", labeled_path, labeled_counts))
+  return results
 
 
 @gin.configurable(denylist=["output_dir"])
@@ -202,10 +229,10 @@ def build_benchmark(output_dir, seed=0, image_size=64, splits=None, source_style
                  "parameters": {k: style_lib.describe_style(v) for k, v in styles.items()}},
       "splits": {},
   }
-  for split, path, counts in results:
+  for split, path, counts in [r for shard_results in results for r in shard_results]:
     entry = manifest["splits"].setdefault(split, {"shards": [], "records": 0, "frames": 0,
                                                   "sequences": 0,
-                                                  "spec": dataclasses.asdict(splits[split])})
+                                                  "spec": _spec_of(split, splits)})
     entry["shards"].append(os.path.basename(path))
     for key in ("records", "frames", "sequences"):
       entry[key] += counts[key]
@@ -215,6 +242,11 @@ def build_benchmark(output_dir, seed=0, image_size=64, splits=None, source_style
   if contact_sheet:
     manifest["contact_sheet"] = write_contact_sheet(output_dir)
   return manifest
+
+
+def _spec_of(split, splits):
+  # target_labeled has no spec of its own: it is made alongside target_train.
+  return dataclasses.asdict(splits["target_train" if split == "target_labeled" else split])
 
 
 def _schema_version():
@@ -229,12 +261,12 @@ def write_contact_sheet(data_dir, per_row=10, path=None):
   from sa3dhp_tf.data import records
 
   rows = []
-  for split in ("source", "source_test", "target_train", "target_test"):
+  for split in ("source", "source_test", "target_train", "target_labeled", "target_test"):
     try:
       paths = records.shard_paths(data_dir, split)
     except FileNotFoundError:
       continue
-    kind = "frame" if split.startswith("source") else "clip"
+    kind = records.split_kind(split)
     images = []
     sample = records.record_dataset(paths, kind, shuffle_files=True, seed=0).shuffle(512, seed=0)
     for record in sample.take(per_row):

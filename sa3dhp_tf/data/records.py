@@ -16,6 +16,16 @@ from sa3dhp_tf.data import schema
 from sa3dhp_tf.data.schema import DataError
 
 SHARD_SUFFIX = ".tfrecord"
+# Record kind of every benchmark split (converted real datasets use the same split names).
+SPLIT_KINDS = {"mocap": "mocap", "source": "frame", "source_test": "frame",
+               "target_train": "clip", "target_labeled": "frame", "target_test": "clip"}
+
+
+def split_kind(split: str) -> str:
+  try:
+    return SPLIT_KINDS[split]
+  except KeyError:
+    raise ValueError(f"unknown split {split!r}; known: {sorted(SPLIT_KINDS)}") from None
 
 
 def shard_paths(data_dir: str, split: str):

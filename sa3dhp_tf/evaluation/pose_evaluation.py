@@ -9,16 +9,11 @@ from sa3dhp_tf.data import records
 SUMMARY_KEYS = ("mpjpe", "pa_mpjpe", "pck", "auc", "latent_std", "num_samples")
 
 
-def split_kind(split):
-  """Record kind of a benchmark split: single frames for source splits, clips otherwise."""
-  return "frame" if split.startswith("source") else "clip"
-
-
 def predict_split(image_to_latent, pose_decoder, data_dir, split, batch_size=256,
                   max_batches=None):
   """Returns dict with `pred`, `gt` ([N, 17, 3] mm), `latents` [N, D], `actions` [N]."""
   paths = records.shard_paths(data_dir, split)
-  kind = split_kind(split)
+  kind = records.split_kind(split)
   dataset = pipelines.labeled_frames(paths, batch_size, kind=kind)
   if max_batches:
     dataset = dataset.take(max_batches)

@@ -13,7 +13,7 @@ from sa3dhp_tf.data import records
 def heldout_poses(data_dir, split, max_records=None):
   """Root-relative camera-frame poses `[N, 17, 3]` of a labeled split (frame or clip records)."""
   paths = records.shard_paths(data_dir, split)
-  kind = "frame" if split.startswith("source") else "clip"
+  kind = records.split_kind(split)
   poses = []
   dataset = records.record_dataset(paths, kind)
   if max_records:

@@ -39,23 +39,22 @@ def mixed_source_dataset(sources, batch_size, seed=0, image_size=None):
 @gin.configurable("source", denylist=["model_dir"])
 def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                        steps_per_loop=250, batch_size=64, learning_rate=1e-3, seed=0,
-                       jit_compile=False, extra_sources=(), target_labeled_fraction=0.0,
+                       jit_compile=False, train_split="source", extra_sources=(),
                        eval_splits=("source_test", "target_test"), model_kwargs=None):
-  """Trains G^s with `|| D_p(G^s(x)) - y ||` on the `source` split.
+  """Trains G^s with `|| D_p(G^s(x)) - y ||` on `train_split` of `data_dir`.
 
-  `extra_sources`: more (data_dir, split, weight) labeled sources mixed in (multi-source
-  training); `target_labeled_fraction` > 0 adds that fraction of labeled target clips
-  (`target_test` is never used for this; a `target_labeled` split must exist).
+  `train_split='target_labeled'` trains the same network on labeled target frames instead: the
+  target-supervised oracle, the floor of the benchmark. `extra_sources`: more
+  (data_dir, split, weight) labeled sources mixed in (multi-source training, e.g. the paper's
+  SURREAL + Human3.6M setting).
   `model_kwargs`: further `ImageToLatent` arguments (backbone, fc_units, backbone_weights, ...)."""
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
-  sources = [(data_dir, "source", 1.0), *extra_sources]
-  if target_labeled_fraction > 0:
-    sources.append((data_dir, "target_labeled", target_labeled_fraction))
+  sources = [(data_dir, train_split, 1.0), *extra_sources]
   image_size = _image_size(data_dir)
   if len(sources) == 1:
-    paths = records.shard_paths(data_dir, "source")
+    paths = records.shard_paths(data_dir, train_split)
     dataset = pipelines.source_frames(paths, batch_size, seed=seed)
   else:
     paths = [p for d, s, _ in sources for p in records.shard_paths(d, s)]
@@ -74,7 +73,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   stage_io.save_stage(model_dir, STAGE, {"image_to_latent": network},
                       settings={"latent_dim": network.latent_dim,
                                 "latent_range": network.latent_range, "image_size": image_size,
-                                "data_dir": data_dir},
+                                "data_dir": data_dir, "train_split": train_split},
                       inputs={"pose_aae": pose_aae_dir},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)

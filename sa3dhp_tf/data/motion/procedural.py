@@ -142,7 +142,7 @@ _WIDTHS = ("hip_half_width", "shoulder_half_width")
 def sample_subject(rng: np.random.Generator, subject_id: Optional[str] = None,
                    height_range: Tuple[float, float] = (1500.0, 1950.0)) -> SubjectBody:
   """Draws a plausible adult: stature uniform in `height_range` (mm), every proportion jittered
-  (about 3% each, at most 8%), plus correlated leg-vs-trunk and broad-vs-narrow factors."""
+  (about 3% each) plus correlated leg-vs-trunk and broad-vs-narrow factors, at most 15% in all."""
   height = float(rng.uniform(*height_range))
   leg_factor = float(np.clip(rng.normal(0.0, 0.025), -0.05, 0.05))
   width_factor = float(np.clip(rng.normal(0.0, 0.05), -0.1, 0.1))
@@ -156,7 +156,7 @@ def sample_subject(rng: np.random.Generator, subject_id: Optional[str] = None,
       jitter -= leg_factor
     elif name in _WIDTHS:
       jitter += width_factor + (hip_vs_shoulder if name == "hip_half_width" else -hip_vs_shoulder)
-    lengths[name] = height * ratio * (1.0 + jitter)
+    lengths[name] = height * ratio * (1.0 + float(np.clip(jitter, -0.15, 0.15)))
   if subject_id is None:
     subject_id = f"subject_{int(rng.integers(10**8)):08d}"
   return SubjectBody(subject_id=subject_id, height=height, **lengths)
@@ -918,6 +918,7 @@ def _gaussian_smooth(x, sigma):
 GRAVITY_MM = 9810.0
 CONTACT_SMOOTHING_S = 0.035
 CONTACT_GAP_MM = 12.0
+LANDING_SMOOTHING_S = 0.04
 VELOCITY_SMOOTHING_S = 0.05
 MOMENTUM_FRAMES = 8
 
@@ -950,6 +951,8 @@ def _place_root(relative, t, subject: SubjectBody, action: _Action, heading, rng
   fall = GRAVITY_MM / fps ** 2
   for i in range(2, num_frames):
     root_z[i] = max(contact_z[i], 2.0 * root_z[i - 1] - root_z[i - 2] - fall)
+  # Soften landings (the legs absorb the impact over a couple of frames).
+  root_z = _gaussian_smooth(root_z, sigma=LANDING_SMOOTHING_S * fps)
 
   # A foot is planted when its ankle is within a few mm of its flat-foot height; a rising heel
   # (rolling over the toes) releases it, and with no foot planted the body keeps its momentum.
