@@ -35,6 +35,14 @@ def _compile(model, lr=3e-3, **kwargs):
   return model
 
 
+def _eager_eval(model, sequences):
+  """test_step metrics on the whole set, run eagerly (no tracing: keeps the tests fast)."""
+  model.reset_metrics()
+  logs = {k: float(v) for k, v in model.test_step(tf.constant(sequences)).items()}
+  model.reset_metrics()
+  return logs
+
+
 def test_shapes_bounds_and_priors():
   sequences = _sequences(4)
   model = _small(latent_range=0.7)
@@ -53,9 +61,9 @@ def test_shapes_bounds_and_priors():
 def test_fit_lowers_error_saves_loads_and_flags_nan(tmp_path):
   sequences = _sequences(32)
   model = _compile(_small(name="motion_ae"))
-  before = model.evaluate(sequences, batch_size=16, verbose=0, return_dict=True)
+  before = _eager_eval(model, sequences)
   history = model.fit(sequences, batch_size=16, epochs=15, verbose=0)  # 30 steps
-  after = model.evaluate(sequences, batch_size=16, verbose=0, return_dict=True)
+  after = _eager_eval(model, sequences)
   assert after["latent_mae"] < 0.85 * before["latent_mae"], (before, after)
   assert set(history.history) == {"loss", "reconstruction_loss", "latent_mae",
                                   "motion_disc_loss", "motion_adv_loss", "motion_code_std"}
@@ -78,7 +86,7 @@ def test_fit_lowers_error_saves_loads_and_flags_nan(tmp_path):
 
 def test_jit_compile_trains_and_guard_stops_on_nan():
   sequences = _sequences(16)
-  model = _compile(_small(discriminator_r1_weight=1.0), jit_compile=True)
+  model = _compile(_small(), jit_compile=True)
   weights_before = [w.copy() for w in model.encoder.get_weights()]
   history = model.fit(sequences, batch_size=16, epochs=1, verbose=0)
   assert model.jit_compile is True  # Keras did not silently fall back (CPU LSTM is XLA-able)
@@ -92,8 +100,22 @@ def test_jit_compile_trains_and_guard_stops_on_nan():
     model.fit(bad, batch_size=16, epochs=1, verbose=0, callbacks=[sl.NonFiniteLossGuard()])
 
 
+def test_r1_penalty_changes_only_the_discriminator_update():
+  sequences = tf.constant(_sequences(8))
+  plain = _compile(_small())
+  penalised = _compile(_small(discriminator_r1_weight=100.0))
+  penalised.set_weights(plain.get_weights())
+  plain.train_step(sequences)
+  penalised.train_step(sequences)
+  for a, b in zip(plain.encoder.get_weights(), penalised.encoder.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+  assert any(not np.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(
+      plain.discriminator.get_weights(), penalised.discriminator.get_weights()))
+
+
 def test_config_round_trip_two_layers():
-  model = _small(num_layers=2, motion_prior="uniform", latent_range=10.0)
+  model = _small(num_layers=2, motion_prior="uniform", latent_range=10.0,
+                 discriminator_r1_weight=2.0)
   assert len([l for l in model.encoder.layers if isinstance(l, keras.layers.Bidirectional)]) == 2
   clone = mae_lib.MotionAutoencoder.from_config(model.get_config())
   clone.set_weights(model.get_weights())

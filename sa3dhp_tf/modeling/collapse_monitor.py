@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 ON_COLLAPSE = ("warn", "stop")
+_LOGGER = logging.getLogger(__name__)
 
 
 class LatentCollapseWarning(UserWarning):
@@ -59,6 +60,8 @@ class LatentSpreadMonitor(keras.callbacks.Callback):
       also sees it in the batch logs.
     name: the logs key (`name` and `name + '_ratio'` are added to the batch and epoch logs).
     batch_size: frames per forward pass.
+  Steps are counted from the model's `schedule_position` when it has one (resumed runs keep
+  their step axis), else from 0.
   Attributes after training: `reference_spread`, `history` (list of (step, spread)),
   `collapsed_at_step` (None if no collapse).
   """
@@ -128,12 +131,17 @@ class LatentSpreadMonitor(keras.callbacks.Callback):
       message = (f"latent collapse: spread of G's latents on the held target frames is "
                  f"{spread:.3g}, {ratio:.1%} of its reference {self.reference_spread:.3g} "
                  f"(threshold {self.min_fraction:.0%}) at step {self._step}")
-      logging.error(message)
+      _LOGGER.error(message)
       warnings.warn(message, LatentCollapseWarning, stacklevel=2)
     if self.on_collapse == "stop" and self.model is not None:
       self.model.stop_training = True
 
   def on_train_begin(self, logs=None):
+    # Count steps from the model's own position when it keeps one, so a resumed run logs on
+    # the same step axis and keeps the same measuring cadence.
+    position = getattr(self.model, "schedule_position", None)
+    if self._step == 0 and position is not None:
+      self._step = int(position.numpy())
     if self.log_dir is not None and self._writer is None:
       self._writer = tf.summary.create_file_writer(self.log_dir)
     spread = self._measure()

@@ -122,24 +122,22 @@ def _check_order(order: str, path, line) -> str:
   return order
 
 
-def _sections(lines: List[str]):
-  """Yields (keyword, line number, [(tokens, line number), ...]) for each ':keyword' section."""
-  current = None
+def _sections(lines: List[str], path):
+  """[(keyword, line number, [(tokens, line number), ...])] for each ':keyword' section; '#'
+  starts a comment."""
+  sections = []
   for number, text in enumerate(lines, start=1):
     stripped = text.split("#", 1)[0].strip()
     if not stripped:
       continue
+    tokens = stripped.split()
     if stripped.startswith(":"):
-      if current is not None:
-        yield current
-      tokens = stripped.split()
-      current = (tokens[0][1:].lower(), number, [(tokens[1:], number)] if tokens[1:] else [])
-    elif current is None:
-      raise ValueError(number)
+      sections.append((tokens[0][1:].lower(), number, [(tokens[1:], number)] if tokens[1:] else []))
+    elif not sections:
+      raise _error(path, "content before the first ':keyword' section", number)
     else:
-      current[2].append((stripped.split(), number))
-  if current is not None:
-    yield current
+      sections[-1][2].append((tokens, number))
+  return sections
 
 
 def read_asf(path) -> AsfSkeleton:
@@ -153,11 +151,7 @@ def read_asf(path) -> AsfSkeleton:
   bones: Dict[str, AsfBone] = {}
   hierarchy: List[Tuple[str, List[str], int]] = []
   seen_root = seen_bones = seen_hierarchy = False
-  try:
-    sections = list(_sections(lines))
-  except ValueError as e:
-    raise _error(path, "content before the first ':keyword' section", e.args[0]) from None
-  for keyword, kline, body in sections:
+  for keyword, kline, body in _sections(lines, path):
     if keyword == "name":
       name = " ".join(t for tokens, _ in body for t in tokens)
     elif keyword == "units":

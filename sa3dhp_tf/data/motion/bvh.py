@@ -24,7 +24,7 @@ Two hierarchy conventions are recognised (see `CONVENTIONS` for the full tables)
 import dataclasses
 import os
 import re
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -199,7 +199,8 @@ def _parse_hierarchy(tokens: _Tokens, path) -> List[BvhJoint]:
         channels = []
         for _ in range(int(count_token)):
           channel, chline = tokens.next("channel name")
-          if channel.lower() not in _POSITION_CHANNELS and channel.lower() not in _ROTATION_CHANNELS:
+          known = channel.lower() in _POSITION_CHANNELS or channel.lower() in _ROTATION_CHANNELS
+          if not known:
             raise kinematics.format_error(path, f"unknown channel {channel!r} of {name}", chline)
           channels.append(channel)
         if len({c.lower() for c in channels}) != len(channels):
@@ -327,28 +328,43 @@ def parse_bvh(path) -> BvhData:
   return BvhData(path, joints, frame_time, motion)
 
 
-def bvh_forward_kinematics(data: BvhData) -> Tuple[np.ndarray, np.ndarray]:
-  """World positions `[T, J, 3]` (file units and axes) and global rotations `[T, J, 3, 3]`."""
-  num_frames = data.motion.shape[0]
-  num_joints = len(data.joints)
-  translations = np.empty((num_frames, num_joints, 3))
-  rotations = np.broadcast_to(np.eye(3), (num_frames, num_joints, 3, 3)).copy()
+def local_translations(data: BvhData) -> np.ndarray:
+  """`[T, J, 3]` translation of each joint from its parent: the OFFSET, with the components that
+  have position channels replaced by the channel values."""
+  translations = np.empty((data.motion.shape[0], len(data.joints), 3))
   for j, joint in enumerate(data.joints):
     translations[:, j] = joint.offset
+    for k, channel in enumerate(joint.channels):
+      axis = _POSITION_CHANNELS.get(channel.lower())
+      if axis is not None:
+        translations[:, j, axis] = data.motion[:, joint.channel_start + k]
+  return translations
+
+
+def local_rotations(data: BvhData) -> np.ndarray:
+  """`[T, J, 3, 3]` rotation of each joint relative to its parent (rotation channels composed in
+  the order they are listed; identity without rotation channels)."""
+  rotations = np.broadcast_to(np.eye(3), (data.motion.shape[0], len(data.joints), 3, 3)).copy()
+  for j, joint in enumerate(data.joints):
     axes, columns = "", []
     for k, channel in enumerate(joint.channels):
-      values = data.motion[:, joint.channel_start + k]
-      key = channel.lower()
-      if key in _POSITION_CHANNELS:
-        translations[:, j, _POSITION_CHANNELS[key]] = values
-      else:
-        axes += _ROTATION_CHANNELS[key]
-        columns.append(values)
+      axis = _ROTATION_CHANNELS.get(channel.lower())
+      if axis is not None:
+        axes += axis
+        columns.append(data.motion[:, joint.channel_start + k])
     if axes:
       rotations[:, j] = kinematics.euler_to_matrix(np.deg2rad(np.stack(columns, -1)), axes)
+  return rotations
+
+
+def bvh_forward_kinematics(data: BvhData, translations: Optional[np.ndarray] = None
+                           ) -> Tuple[np.ndarray, np.ndarray]:
+  """World positions `[T, J, 3]` (file units and axes) and global rotations `[T, J, 3, 3]`."""
+  if translations is None:
+    translations = local_translations(data)
   parents = [j.parent for j in data.joints]
-  return kinematics.forward_kinematics(parents, translations, rotations, translations[:, 0],
-                                       segment_style="bvh")
+  return kinematics.forward_kinematics(parents, translations, local_rotations(data),
+                                       translations[:, 0], segment_style="bvh")
 
 
 def detect_convention(names, path=None) -> Convention:
@@ -385,7 +401,8 @@ def read_bvh(path, units: Union[str, float] = "auto", target_fps: Optional[float
     if convention not in by_name:
       raise ValueError(f"{data.path}: unknown convention {convention!r}; known: {list(by_name)}")
     chosen = by_name[convention]
-  positions, rotations = bvh_forward_kinematics(data)
+  translations = local_translations(data)
+  positions, rotations = bvh_forward_kinematics(data, translations)
   index = {name: j for j, name in enumerate(names)}
   # End sites with a zero offset coincide with their joint: useless as a head top.
   usable = {name: j for name, j in index.items()
@@ -396,11 +413,12 @@ def read_bvh(path, units: Union[str, float] = "auto", target_fps: Optional[float
       j = usable.get(spec)
       return None if j is None else positions[:, j]
     if spec[0] == "extend":
+      # A point one (scaled) local translation beyond the joint, along the joint's own frame.
       j = index.get(spec[1])
-      if j is None or not np.any(data.joints[j].offset):
+      if j is None or not np.any(translations[:, j]):
         return None
-      return positions[:, j] + float(spec[2]) * np.einsum("tab,b->ta", rotations[:, j],
-                                                          data.joints[j].offset)
+      return positions[:, j] + float(spec[2]) * np.einsum("tab,tb->ta", rotations[:, j],
+                                                          translations[:, j])
     raise ValueError(f"unknown joint spec {spec!r}")
 
   poses, joint_map = kinematics.map_to_h36m(chosen.table, resolve, data.path, chosen.name)

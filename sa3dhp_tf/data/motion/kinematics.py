@@ -88,17 +88,18 @@ def axis_rotation(axis: str, angles) -> np.ndarray:
   """Right-handed rotation matrices `[..., 3, 3]` about 'x', 'y' or 'z' by `angles` (radians)."""
   angles = np.asarray(angles, np.float64)
   c, s = np.cos(angles), np.sin(angles)
-  one, zero = np.ones_like(angles), np.zeros_like(angles)
   axis = axis.lower()
-  if axis == "x":
-    rows = ((one, zero, zero), (zero, c, -s), (zero, s, c))
-  elif axis == "y":
-    rows = ((c, zero, s), (zero, one, zero), (-s, zero, c))
-  elif axis == "z":
-    rows = ((c, -s, zero), (s, c, zero), (zero, zero, one))
-  else:
+  if axis not in ("x", "y", "z"):
     raise ValueError(f"rotation axis must be x, y or z, got {axis!r}")
-  return np.stack([np.stack(row, axis=-1) for row in rows], axis=-2)
+  k = "xyz".index(axis)
+  i, j = (k + 1) % 3, (k + 2) % 3        # the rotated plane, in right-handed order
+  out = np.zeros(angles.shape + (3, 3))
+  out[..., k, k] = 1.0
+  out[..., i, i] = c
+  out[..., j, j] = c
+  out[..., i, j] = -s
+  out[..., j, i] = s
+  return out
 
 
 def euler_to_matrix(angles, axes: str) -> np.ndarray:

@@ -7,7 +7,9 @@ way only, hips/shoulders/spine stay within adult ranges.
 
 Body frame (rest): x forward, y left, z up; standing upright, arms hanging. Rotations per
 segment (s = +1 left, -1 right; mirrored so both sides read the same anatomically):
-- pelvis (root): Rz(heading + yaw) @ Ry(pitch) @ Rx(-roll); pitch > 0 tips the pelvis forward;
+- pelvis (root): Rz(heading + root_yaw) @ Ry(root_pitch) @ Rx(-root_roll); pitch > 0 tips it
+  forward. The hip joints ride on it, but the thighs are posed from Rz(heading) @ Ry(root_pitch),
+  so pelvic roll and axial rotation (gait) move the hips without swinging a planted leg;
 - thigh: Ry(-hip_flex) @ Rx(s * hip_abd) @ Rz(s * hip_twist); shank: Ry(knee_flex);
 - lower back (pelvis->spine), upper back (spine->thorax), neck (thorax->neck_nose), head
   (neck_nose->head): Ry(flex) @ Rx(-lat) @ Rz(twist); flex > 0 bends forward, lat > 0 left;
@@ -18,10 +20,14 @@ segment (s = +1 left, -1 right; mirrored so both sides read the same anatomicall
 Actions may write an arm as `{s}_arm_flex` / `{s}_arm_abd` (a sagittal swing and a sideways
 lift), converted to elevation and plane before limits are applied.
 
-World placement: the lower ankle (soft minimum) stays at the subject's ankle height above the
-ground z = 0, except in the flight phase of jumps; the horizontal root motion is integrated from
-the motion of the lower foot (soft-weighted), so a stance foot does not slide: locomotion and
-turning emerge from the legs, and bending or squatting moves the pelvis over planted feet.
+World placement (`_place_root`): the pelvis height keeps the lower ankle at the subject's ankle
+height above the ground z = 0 (plus a heel rise in gait), but never falls faster than gravity,
+so jumps and running get ballistic flight phases; horizontally the root moves against the
+planted feet (a foot within a few mm of the floor, and in its stance phase for gaits), so
+locomotion and turning emerge from the legs and bending or squatting moves the pelvis over
+planted feet; airborne, the body keeps its momentum. A support foot may sink or hover by up to
+~2 cm where the support passes from one foot to the other or at landings (smoothing), and stance
+feet slide by ~0.1 m/s when walking and ~0.4 m/s when running.
 """
 
 import dataclasses
