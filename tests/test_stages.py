@@ -197,3 +197,37 @@ def test_mirrored_strategy_matches_default(bench, tmp_path):
     curves[strategy] = json.loads(out.stdout.strip().splitlines()[-1])
   assert len(curves["default"]) == 3
   np.testing.assert_allclose(curves["mirrored"], curves["default"], rtol=0.05)
+
+
+def test_checkpoint_restores_every_weight_and_optimizer_state(chain, tmp_path):
+  """Keras-list attributes (G's FC layers) and optimizer slots must survive a checkpoint."""
+  import keras
+  from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
+  from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
+  models, _ = stage_io.load_stage(chain["pose"], "pose_aae")
+  decoder = models["pose_autoencoder"].decoder
+
+  def build():
+    network = ImageToLatent(input_size=32, latent_dim=decoder.input_shape[-1], fc_units=(16, 8),
+                            backbone_widths=(4, 4, 8), backbone_blocks=(1, 1, 1))
+    model = SourcePoseRegressor(network, decoder)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    training_loop.build_optimizers(model)
+    return model
+
+  model = build()
+  rng = np.random.default_rng(0)
+  data = {"image": rng.random((4, 32, 32, 3)).astype("float32"),
+          "pose3d": rng.normal(0, 200, (4, 17, 3)).astype("float32")}
+  model.fit(data, batch_size=2, epochs=1, verbose=0)
+  checkpoints = training_loop.WeightCheckpoints(str(tmp_path / "ckpt"))
+  checkpoints.save(model, 7)
+  restored = build()
+  assert checkpoints.restore(restored) == 7
+  for a, b in zip(model.weights, restored.weights):
+    np.testing.assert_array_equal(np.array(a), np.array(b), err_msg=a.path)
+  fc = [w for w in restored.weights if "fc" in w.path]
+  assert fc, [w.path for w in restored.weights][:20]
+  for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
+    np.testing.assert_array_equal(np.array(a), np.array(b), err_msg=a.path)
+  assert int(restored.optimizer.iterations) == 2

@@ -59,9 +59,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
                         num_parallel_calls=tf.data.AUTOTUNE)
   with records.explain_data_errors(paths, "mocap"):
     training_loop.run_training(
-        model, dataset, model_dir, steps, steps_per_loop,
-        checkpoint_objects={"autoencoder_optimizer": model.autoencoder_optimizer,
-                            "discriminator_optimizer": model.discriminator_optimizer})
+        model, dataset, model_dir, steps, steps_per_loop)
   results = evaluate_motion_autoencoder(model, pose_ae, data_dir)
   stage_io.save_stage(model_dir, STAGE, {"motion_autoencoder": model},
                       settings={"latent_dim": model.latent_dim, "motion_dim": model.motion_dim,

@@ -39,9 +39,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
   dataset = pipelines.mocap_poses(paths, batch_size, seed=seed)
   with records.explain_data_errors(paths, "mocap"):
     training_loop.run_training(
-        model, dataset, model_dir, steps, steps_per_loop,
-        checkpoint_objects={"autoencoder_optimizer": model.autoencoder_optimizer,
-                            "discriminator_optimizer": model.discriminator_optimizer})
+        model, dataset, model_dir, steps, steps_per_loop)
   results = evaluate_pose_autoencoder(model, data_dir, eval_splits, num_prior_samples, seed)
   stage_io.save_stage(model_dir, STAGE, {"pose_autoencoder": model},
                       settings={"latent_dim": model.latent_dim,

@@ -104,8 +104,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
     sub_dir = os.path.join(model_dir, "relations", key)
     os.makedirs(sub_dir, exist_ok=True)
     with records.explain_data_errors(paths, "mocap"):
-      training_loop.run_training(network, dataset, sub_dir, steps, steps_per_loop,
-                                 checkpoint_objects={"optimizer": network.optimizer})
+      training_loop.run_training(network, dataset, sub_dir, steps, steps_per_loop)
     networks[f"relation_{key}"] = network
     results[key] = evaluate_relation_network(network, pairs, data_dir)
     results[key]["trained_on_pose_side_of"] = pose_side.key

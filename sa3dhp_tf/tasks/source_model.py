@@ -66,8 +66,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
     model = SourcePoseRegressor(network, pose_ae.decoder)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
   with records.explain_data_errors(paths, "frame"):
-    training_loop.run_training(model, dataset, model_dir, steps, steps_per_loop,
-                               checkpoint_objects={"optimizer": model.optimizer})
+    training_loop.run_training(model, dataset, model_dir, steps, steps_per_loop)
   results = {split: pose_evaluation.evaluate_split(network, pose_ae.decoder, data_dir, split)
              for split in eval_splits}
   stage_io.save_stage(model_dir, STAGE, {"image_to_latent": network},

@@ -1,9 +1,8 @@
 """Resumable training with Keras `fit`: checkpoints, TensorBoard, progress bar, strategies.
 
 Training runs as `total_steps // steps_per_loop` Keras "epochs" of `steps_per_loop` steps. After
-each one the model, its optimizers and a step counter are checkpointed under
-`model_dir/checkpoints`; rerunning the same command restores the latest checkpoint and continues
-from the next loop. The data stream restarts from its seed on resume (it is not checkpointed), so
+each one the model and its optimizers are checkpointed as `model_dir/checkpoints/ckpt-<step>`;
+rerunning the same command restores the latest checkpoint and continues from the next loop. The data stream restarts from its seed on resume (it is not checkpointed), so
 a resumed run sees a different but equally distributed sequence of batches.
 """
 
@@ -46,10 +45,9 @@ class NonFiniteLossError(FloatingPointError):
 class _LoopCallback(keras.callbacks.Callback):
   """Checkpoints after every loop, records the history, and stops on a non-finite loss."""
 
-  def __init__(self, manager, completed_steps, steps_per_loop, history_path):
+  def __init__(self, checkpoints, steps_per_loop, history_path):
     super().__init__()
-    self._manager = manager
-    self._completed = completed_steps
+    self._checkpoints = checkpoints
     self._steps_per_loop = steps_per_loop
     self._history_path = history_path
 
@@ -60,13 +58,64 @@ class _LoopCallback(keras.callbacks.Callback):
                                  "lower the learning rate or check the data")
 
   def on_epoch_end(self, epoch, logs=None):
-    self._completed.assign((epoch + 1) * self._steps_per_loop)
-    path = self._manager.save(checkpoint_number=int(self._completed.numpy()))
-    record = {"step": int(self._completed.numpy()), "time": time.time(),
+    step = (epoch + 1) * self._steps_per_loop
+    path = self._checkpoints.save(self.model, step)
+    record = {"step": step, "time": time.time(),
               **{k: float(v) for k, v in (logs or {}).items()}}
     with open(self._history_path, "a") as f:
       f.write(json.dumps(record) + "\n")
     logging.info("checkpoint %s", path)
+
+
+class WeightCheckpoints:
+  """Keras `.weights.h5` checkpoints `ckpt-<step>.weights.h5` of a model, its optimizers (every
+  optimizer that is an attribute of the model) and its non-trainable state.
+
+  Keras weight files are used rather than `tf.train.Checkpoint`, which silently skips Keras 3
+  list and dict attributes (e.g. a model's list of Dense layers). Files are written under a
+  temporary name and renamed, so a kill mid-save leaves the previous checkpoint intact."""
+
+  def __init__(self, directory, max_to_keep=3):
+    self.directory = directory
+    self.max_to_keep = max_to_keep
+    os.makedirs(directory, exist_ok=True)
+
+  def _path(self, step):
+    return os.path.join(self.directory, f"ckpt-{step}.weights.h5")
+
+  def steps(self):
+    found = []
+    for name in os.listdir(self.directory):
+      if name.startswith("ckpt-") and name.endswith(".weights.h5"):
+        found.append(int(name[len("ckpt-"):-len(".weights.h5")]))
+    return sorted(found)
+
+  def latest(self):
+    steps = self.steps()
+    return (steps[-1], self._path(steps[-1])) if steps else (0, None)
+
+  def save(self, model, step):
+    path = self._path(step)
+    tmp = os.path.join(self.directory, f"tmp-{step}.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+    for old in self.steps()[:-self.max_to_keep]:
+      os.remove(self._path(old))
+    return path
+
+  def restore(self, model):
+    """Loads the latest checkpoint into `model` (compiled, optimizers built); returns its step."""
+    step, path = self.latest()
+    if path:
+      model.load_weights(path)
+    return step
+
+
+def build_optimizers(model):
+  """Creates optimizer variables now, so a restore has somewhere to put their saved state."""
+  optimizer = getattr(model, "optimizer", None)
+  if optimizer is not None and not optimizer.built:
+    optimizer.build(model.trainable_variables)
 
 
 def read_history(model_dir):
@@ -77,30 +126,24 @@ def read_history(model_dir):
     return [json.loads(line) for line in f if line.strip()]
 
 
-def run_training(model, dataset, model_dir, total_steps, steps_per_loop, checkpoint_objects=None,
-                 callbacks=(), verbose=None, validation_data=None, validation_steps=None):
-  """Fits `model` for `total_steps` steps, resuming from `model_dir/checkpoints` if present.
-
-  `checkpoint_objects`: extra trackables to checkpoint besides `model` (e.g. optimizers that the
-  model does not track itself). Returns the number of steps completed in this call."""
+def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbacks=(),
+                 verbose=None, validation_data=None, validation_steps=None):
+  """Fits the compiled `model` for `total_steps` steps, resuming from `model_dir/checkpoints`.
+  Returns the number of steps trained in this call."""
   if total_steps % steps_per_loop:
     raise ValueError(f"total_steps ({total_steps}) must be a multiple of steps_per_loop "
                      f"({steps_per_loop})")
-  completed = tf.Variable(0, dtype=tf.int64, trainable=False, name="completed_steps")
-  checkpoint = tf.train.Checkpoint(model=model, completed_steps=completed,
-                                   **(checkpoint_objects or {}))
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
-                                       max_to_keep=3)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    logging.info("resumed from %s at step %d", manager.latest_checkpoint, int(completed.numpy()))
-  start = int(completed.numpy())
+  build_optimizers(model)
+  checkpoints = WeightCheckpoints(os.path.join(model_dir, CHECKPOINT_DIR))
+  start = checkpoints.restore(model)
+  if start:
+    logging.info("resumed from step %d of %s", start, model_dir)
   if verbose is None:  # a progress bar on terminals, one line per loop in log files
     verbose = 1 if sys.stdout.isatty() else 2
   if start >= total_steps:
     logging.info("already trained for %d >= %d steps", start, total_steps)
     return 0
-  loop_callback = _LoopCallback(manager, completed, steps_per_loop,
+  loop_callback = _LoopCallback(checkpoints, steps_per_loop,
                                 os.path.join(model_dir, "history.jsonl"))
   board = keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR), update_freq="epoch")
   model.fit(dataset, epochs=total_steps // steps_per_loop, initial_epoch=start // steps_per_loop,
