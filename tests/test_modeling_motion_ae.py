@@ -60,11 +60,11 @@ def test_shapes_bounds_and_priors():
 
 def test_fit_lowers_error_saves_loads_and_flags_nan(tmp_path):
   sequences = _sequences(32)
-  model = _compile(_small(name="motion_ae"))
+  model = _compile(_small(name="motion_ae"), lr=1e-2)
   before = _eager_eval(model, sequences)
   history = model.fit(sequences, batch_size=16, epochs=15, verbose=0)  # 30 steps
   after = _eager_eval(model, sequences)
-  assert after["latent_mae"] < 0.85 * before["latent_mae"], (before, after)
+  assert after["latent_mae"] < 0.8 * before["latent_mae"], (before, after)  # ~0.68 measured
   assert set(history.history) == {"loss", "reconstruction_loss", "latent_mae",
                                   "motion_disc_loss", "motion_adv_loss", "motion_code_std"}
   assert model.discriminator_optimizer.iterations.numpy() == 30

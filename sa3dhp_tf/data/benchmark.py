@@ -3,7 +3,8 @@
 Splits (disjoint subjects and sequences; all sequence ids are unique across splits):
   mocap        unpaired world-frame pose sequences (`mocap` records), no images
   source       labeled source-style frames (`frame` records), SURREAL-like
-  source_test  labeled source-style frames of held-out subjects (in-domain check)
+  source_test  labeled source-style 60-frame clips of held-out subjects (in-domain check, and
+               the source side of the relation-residual diagnostics, which need videos)
   target_train unlabeled target-style 60-frame windows (`clip` records, no poses)
   target_labeled  the labels of target_train, as labeled `frame` records of every
                `labeled_stride`-th rendered frame of the same sequences. Never read by the
@@ -63,7 +64,8 @@ def default_splits(scale=1.0):
   return {
       "mocap": SplitSpec(n(400), 24, sequence_frames=300, num_shards=2),
       "source": SplitSpec(n(160), 16, style="source", frame_stride=4, num_shards=4),
-      "source_test": SplitSpec(n(24), 4, style="source", frame_stride=4, num_shards=1),
+      "source_test": SplitSpec(n(24), 4, style="source", window_hop=60,
+                               max_windows_per_sequence=2, num_shards=1),
       "target_train": SplitSpec(n(64), 12, style="target", window_hop=30, num_shards=4),
       "target_test": SplitSpec(n(24), 4, style="target", window_hop=60,
                                max_windows_per_sequence=2, num_shards=1),
@@ -152,7 +154,7 @@ def _build_shard(job):
       relative = virtual - virtual[:, skeleton.ROOT:skeleton.ROOT + 1]
       roots = virtual[:, skeleton.ROOT]
       domain = "source" if split.startswith("source") else "target"
-      if split in ("source", "source_test"):
+      if split == "source":
         frame_ids = list(range(0, len(virtual), spec.frame_stride))
         jpegs, intrinsics = _render(rng, virtual, distance, style, image_size, frame_ids,
                                     jpeg_quality)
@@ -168,7 +170,7 @@ def _build_shard(job):
       needed = sorted({t for s in starts for t in range(s, s + windows.WINDOW_LENGTH)})
       jpegs, intrinsics = _render(rng, virtual, distance, style, image_size, needed, jpeg_quality)
       jpegs = dict(zip(needed, jpegs))
-      labeled = split == "target_test"
+      labeled = split in ("source_test", "target_test")
       for start in starts:
         ids = range(start, start + windows.WINDOW_LENGTH)
         writer.write(schema.encode_clip(

@@ -17,7 +17,7 @@ from sa3dhp_tf.data.schema import DataError
 
 SHARD_SUFFIX = ".tfrecord"
 # Record kind of every benchmark split (converted real datasets use the same split names).
-SPLIT_KINDS = {"mocap": "mocap", "source": "frame", "source_test": "frame",
+SPLIT_KINDS = {"mocap": "mocap", "source": "frame", "source_test": "clip",
                "target_train": "clip", "target_labeled": "frame", "target_test": "clip"}
 
 

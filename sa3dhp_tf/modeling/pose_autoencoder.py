@@ -1,4 +1,4 @@
-"""Pose adversarial auto-encoder: `E_p` (pose -> z) and `D_p` (z -> pose) of the paper (Sec. 3.1.2a).
+"""Pose adversarial auto-encoder: `E_p` (pose -> z) and `D_p` (z -> pose), paper Sec. 3.1.2a.
 
 z lives in the box [-r, r]^latent_dim (r = `latent_range`: 1 in the paper, 10 in the authors'
 code) and is pushed towards the uniform prior U(-r, r) by two adversaries, as an adversarial
@@ -7,6 +7,7 @@ auto-encoder (Makhzani et al.):
 - a pose discriminator separates real poses from `D_p(z ~ U(-r, r))`, so that random codes
   decode to plausible poses (the adaptation step only ever sees `D_p` applied to codes it did
   not encode).
+Both adversaries and the auto-encoder are updated together in each `train_step`.
 """
 
 import keras

@@ -1,4 +1,4 @@
-"""Relation networks `T^z_r` (pose codes z -> z) and `T^v_r` (motion codes v -> v), paper Sec. 3.3.2.
+"""Relation networks `T^z_r` (pose codes z -> z) and `T^v_r` (motion codes v -> v), Sec. 3.3.2.
 
 `T^z_r` is trained to regress `E_p(T^y_r(y))` from `E_p(y)`; `T^v_r` regresses
 `E_m E_p(T^Y_r(Y))` from `E_m E_p(Y)`. Both are MLPs with a residual connection from input to
@@ -22,7 +22,7 @@ _ATANH_CLIP = 1.0 - 1e-4
 
 @keras.saving.register_keras_serializable(package=sl.PACKAGE)
 class LatentResidual(keras.layers.Layer):
-  """`(x, delta)` -> `x + delta`, or inside the box (-r, r): `r * tanh(atanh(x / r) + delta / r)`."""
+  """`(x, delta)` -> `x + delta`; inside the box (-r, r): `r * tanh(atanh(x / r) + delta / r)`."""
 
   def __init__(self, output_range=None, **kwargs):
     super().__init__(**kwargs)
