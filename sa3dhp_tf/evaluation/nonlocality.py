@@ -227,7 +227,10 @@ def sample_mocap(data_dir, num_poses=DEFAULT_NUM_POSES, num_windows=DEFAULT_NUM_
   relation networks see them (`pipelines.mocap_poses` / `mocap_windows`): poses `[num_poses, 17,
   3]` and raw windows `[num_windows, 60, 17, 3]` (root-relative camera frame, mm). Either count
   may be 0 (then that array is None). `shuffle_buffer`: default each pipeline's own; a smaller
-  one starts faster but draws from fewer sequences."""
+  one starts faster but draws from fewer sequences.
+
+  As every seeded TF op, the draws depend on `seed` AND on TF's global seed: runs that must agree
+  call `keras.utils.set_random_seed(s)` first, as the stages and tools/latent_distance.py do."""
   paths = records.shard_paths(data_dir, MOCAP_SPLIT)
   poses = window_samples = None
   shuffle = {} if shuffle_buffer is None else {"shuffle_buffer": int(shuffle_buffer)}
@@ -249,8 +252,9 @@ def measure_nonlocality(pose_aae_dir, motion_aae_dir, data_dir=None, theta=relat
                         num_poses=DEFAULT_NUM_POSES, num_windows=DEFAULT_NUM_WINDOWS, seed=0,
                         relation_keys=None, shuffle_buffer=None):
   """Loads the two stages, samples the mocap split of `data_dir` (default: the pose stage's
-  data dir) and measures every relation. Returns `{"distances", "codes", "data_dir", "theta",
-  "num_pose_samples", "num_window_samples", "seed"}`."""
+  data dir) and measures every relation (or those of `relation_keys`). Returns `{"distances",
+  "codes" (as `relation_codes`), "pose_samples", "window_samples" (as `sample_mocap`),
+  "data_dir", "theta", "num_pose_samples", "num_window_samples", "seed"}`."""
   pose_ae, motion_ae, pose_info = load_autoencoders(pose_aae_dir, motion_aae_dir)
   data_dir = data_dir or pose_info["settings"].get("data_dir")
   if not data_dir:
@@ -261,7 +265,8 @@ def measure_nonlocality(pose_aae_dir, motion_aae_dir, data_dir=None, theta=relat
       data_dir, num_poses if relations.POSE in spaces else 0,
       num_windows if relations.MOTION in spaces else 0, seed, shuffle_buffer=shuffle_buffer)
   codes = relation_codes(pose_ae, motion_ae, poses, window_samples, keys, theta)
-  return {"distances": distances_from_codes(codes), "codes": codes, "data_dir": data_dir,
+  return {"distances": distances_from_codes(codes), "codes": codes, "pose_samples": poses,
+          "window_samples": window_samples, "data_dir": data_dir,
           "theta": float(theta), "seed": int(seed),
           "num_pose_samples": 0 if poses is None else int(len(poses)),
           "num_window_samples": 0 if window_samples is None else int(len(window_samples))}
@@ -272,7 +277,8 @@ def auto_relations(pose_aae_dir, motion_aae_dir, data_dir=None, k_pose=1, k_moti
                    num_windows=DEFAULT_NUM_WINDOWS, seed=0, shuffle_buffer=None):
   """The relation keys to adapt with, chosen by non-localness on the mocap split (no target
   labels): the `k_pose` most non-local pose relations, then the `k_motion` most non-local motion
-  relations, e.g. `['z3', 'v2', 'v3']`."""
+  relations, e.g. `['z3', 'v2', 'v3']`. Deterministic for a given `seed` and TF global seed
+  (see `sample_mocap`)."""
   result = measure_nonlocality(pose_aae_dir, motion_aae_dir, data_dir, theta, num_poses,
                                num_windows, seed, shuffle_buffer=shuffle_buffer)
   return select_relations(result["distances"], k_pose, k_motion)

@@ -1,0 +1,279 @@
+r"""Runs the paper's Table 5 ablation, its controls and baselines on a benchmark, over seeds.
+
+  python tools/ablation.py --data_dir=DIR --output=OUT [--seeds=3] \
+      [--gin_file=experiments/cpu_budget.gin] [--gin_bindings=...] [--rows=lcr,full,...] \
+      [--results_md=docs/results.md]
+
+Every run is one `python -m sa3dhp_tf.train` subprocess with its own model dir under OUT, so the
+tool resumes where it stopped when rerun (finished runs are skipped, interrupted ones resume
+from their checkpoints). Pre-learning (pose AAE, motion AAE, relation networks, and the placebo
+relation networks) is shared by all rows; G^s and the oracle are trained per seed unless
+--shared_source. Writes OUT/results.json, OUT/adaptation_curves.png and the markdown table.
+"""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("data_dir", None, "Benchmark directory.")
+flags.DEFINE_string("output", None, "Output directory for all runs and results.")
+flags.DEFINE_integer("seeds", 3, "Seeds per row.")
+flags.DEFINE_multi_string("gin_file", ["experiments/cpu_budget.gin"],
+                          "Gin files passed to every stage.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings passed to every stage.")
+flags.DEFINE_list("rows", None, "Rows to run (default: all).")
+flags.DEFINE_bool("shared_source", False, "Train G^s and the oracle once (seed 0) only.")
+flags.DEFINE_string("results_md", None, "Where to write the markdown table.")
+
+PAPER_RELATIONS = ("z3", "v2", "v3")
+PLACEBO_OVERRIDES = "{'z3': 'z1', 'v2': 'v1', 'v3': 'v1'}"
+# name -> (label, energies or None for a non-adaptation row, relation nets: 'paper'|'placebo')
+ROWS = {
+    "source_only": ("Source only (G^s)", None, None),
+    "lcr": ("+L_LCR", ("lcr",), None),
+    "hcr": ("+L_HCR (contrastive only)", ("lcr", "hcr"), "paper"),
+    "z3": ("+L^z_3", ("lcr", "hcr", "z3"), "paper"),
+    "v2": ("+L^v_2", ("lcr", "hcr", "z3", "v2"), "paper"),
+    "full": ("+L^v_3 (full method)", ("lcr", "hcr", "z3", "v2", "v3"), "paper"),
+    "z3_guard": ("+L^z_3, source guard", ("lcr", "hcr", "z3", "source"), "paper"),
+    "full_guard": ("full method, source guard", ("lcr", "hcr", "z3", "v2", "v3", "source"),
+                   "paper"),
+    "source_loss_only": ("control: source loss only", ("source",), None),
+    "placebo": ("control: placebo relation nets (full)", ("lcr", "hcr", "z3", "v2", "v3"),
+                "placebo"),
+    "dann": ("baseline: domain-adversarial (DANN)", ("domain_adversarial",), None),
+    "oracle": ("oracle: target-supervised G", None, None),
+}
+
+
+def _stage(stage, model_dir, bindings, log_dir):
+  """Runs one stage as a subprocess unless it already finished; returns its results dict."""
+  results_path = os.path.join(model_dir, "results.json")
+  if os.path.exists(os.path.join(model_dir, "stage_info.json")) and os.path.exists(results_path):
+    return json.load(open(results_path))
+  cmd = [sys.executable, "-m", "sa3dhp_tf.train", f"--stage={stage}",
+         *[f"--gin_file={f}" for f in FLAGS.gin_file],
+         *[f"--gin_bindings={b}" for b in list(bindings) + FLAGS.gin_bindings],
+         f"--model_dir={model_dir}"]
+  os.makedirs(log_dir, exist_ok=True)
+  log_path = os.path.join(log_dir, os.path.basename(model_dir.rstrip("/")) + ".log")
+  start = time.time()
+  print(f"[ablation] {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
+  with open(log_path, "a") as log:
+    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  if done.returncode != 0:
+    raise RuntimeError(f"stage {stage} failed (exit {done.returncode}); see {log_path}")
+  print(f"[ablation]   done in {time.time() - start:.0f} s", flush=True)
+  return json.load(open(results_path))
+
+
+def prelearn(out, data_dir):
+  dirs = {k: os.path.join(out, "prelearn", k) for k in
+          ("pose_aae", "motion_aae", "relation_nets", "relation_nets_placebo")}
+  logs = os.path.join(out, "logs")
+  _stage("pose_aae", dirs["pose_aae"], [f"pose_aae.data_dir='{data_dir}'"], logs)
+  _stage("motion_aae", dirs["motion_aae"], [f"motion_aae.pose_aae_dir='{dirs['pose_aae']}'"],
+         logs)
+  common = [f"relation_nets.pose_aae_dir='{dirs['pose_aae']}'",
+            f"relation_nets.motion_aae_dir='{dirs['motion_aae']}'",
+            f"relation_nets.relation_keys={PAPER_RELATIONS}"]
+  _stage("relation_nets", dirs["relation_nets"], common, logs)
+  _stage("relation_nets", dirs["relation_nets_placebo"],
+         common + [f"relation_nets.pose_side_overrides={PLACEBO_OVERRIDES}"], logs)
+  return dirs
+
+
+def run_row(row, seed, out, dirs, sources):
+  label, energies, nets = ROWS[row]
+  logs = os.path.join(out, "logs")
+  if row == "source_only":
+    return _stage("source", sources[seed]["source"], [], logs)
+  if row == "oracle":
+    return _stage("source", sources[seed]["oracle"], [], logs)
+  bindings = [f"adapt.source_dir='{sources[seed]['source']}'", f"adapt.energies={energies}",
+              f"adapt.seed={seed}"]
+  if nets or any(e in ("hcr",) for e in energies):
+    key = "relation_nets_placebo" if nets == "placebo" else "relation_nets"
+    bindings.append(f"adapt.relation_nets_dir='{dirs[key]}'")
+  return _stage("adapt", os.path.join(out, f"seed{seed}", row), bindings, logs)
+
+
+def train_sources(out, dirs, seeds, rows):
+  sources = {}
+  logs = os.path.join(out, "logs")
+  for seed in seeds:
+    base = 0 if FLAGS.shared_source else seed
+    sources[seed] = {role: os.path.join(out, f"seed{base}", role) for role in ("source", "oracle")}
+    _stage("source", sources[seed]["source"],
+           [f"source.pose_aae_dir='{dirs['pose_aae']}'", f"source.seed={base}"], logs)
+    if "oracle" in rows:
+      _stage("source", sources[seed]["oracle"],
+             [f"source.pose_aae_dir='{dirs['pose_aae']}'", f"source.seed={base}",
+              "source.train_split='target_labeled'"], logs)
+  return sources
+
+
+def summarise(row, results):
+  """Per-run numbers of one row: target/source MPJPE of the reported model."""
+  if row in ("source_only", "oracle"):
+    return {"target_mpjpe": results["target_test"]["mpjpe"],
+            "target_pa_mpjpe": results["target_test"]["pa_mpjpe"],
+            "source_mpjpe": results["source_test"]["mpjpe"],
+            "target_latent_std": results["target_test"]["latent_std"]}
+  selected = results["selected"]
+  return {"target_mpjpe": selected["target_test"]["mpjpe"],
+          "target_pa_mpjpe": selected["target_test"]["pa_mpjpe"],
+          "source_mpjpe": selected["source_test"]["mpjpe"],
+          "target_latent_std": selected["target_test"]["latent_std"],
+          "selected_step": results["selected_step"],
+          "subset_mpjpe_selected": results["target_test_mpjpe_at_selected_step_subset"],
+          "subset_mpjpe_best_by_labels": results["target_test_mpjpe_at_best_step_subset"],
+          "best_step_by_labels": results["best_step_by_target_labels"],
+          "spread_before": results["latent_spread_target_before"],
+          "spread_selected": results["latent_spread_target_selected"],
+          "collapsed_at_step": results["collapsed_at_step"],
+          "criterion_correlations": results["criterion_correlations"]}
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None, None
+  return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def aggregate(per_run):
+  table = {}
+  for row, runs in per_run.items():
+    entry = {"label": ROWS[row][0], "energies": ROWS[row][1], "num_seeds": len(runs)}
+    for key in ("target_mpjpe", "target_pa_mpjpe", "source_mpjpe", "subset_mpjpe_selected",
+                "subset_mpjpe_best_by_labels", "target_latent_std", "spread_before",
+                "spread_selected"):
+      mean, std = _mean_std([r.get(key) for r in runs.values()])
+      if mean is not None:
+        entry[key] = {"mean": mean, "std": std}
+    table[row] = entry
+  src = table.get("source_only", {}).get("target_mpjpe")
+  ora = table.get("oracle", {}).get("target_mpjpe")
+  if src and ora:
+    for entry in table.values():
+      if "target_mpjpe" in entry:
+        entry["gap_closure"] = (src["mean"] - entry["target_mpjpe"]["mean"]) / (
+            src["mean"] - ora["mean"])
+  return table
+
+
+def _fmt(stat):
+  return "n/a" if not stat else f"{stat['mean']:.1f} ± {stat['std']:.1f}"
+
+
+def write_markdown(path, table, per_run, out, command, residuals):
+  lines = ["# Results on the synthetic domain-shift benchmark", "",
+           "Produced by:", "", "```", command, "```", "",
+           "Target MPJPE / PA-MPJPE on `target_test` (mm, mean ± sample std over seeds) of the "
+           "checkpoint picked by the label-free rule; `best-by-labels` is the target MPJPE (on "
+           "the per-loop evaluation subset) of the checkpoint target labels would have picked, "
+           "reported for comparison only. Gap closure = (source-only − row) / (source-only − "
+           "oracle).", "",
+           "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
+           "best-by-labels | latent std (target) | gap closure |",
+           "|---|---|---|---|---|---|---|---|"]
+  for row, entry in table.items():
+    subset = ("" if "subset_mpjpe_selected" not in entry else
+              f"{_fmt(entry['subset_mpjpe_selected'])} / "
+              f"{_fmt(entry['subset_mpjpe_best_by_labels'])}")
+    closure = entry.get("gap_closure")
+    lines.append(f"| {entry['label']} | {entry['num_seeds']} | {_fmt(entry.get('target_mpjpe'))}"
+                 f" | {_fmt(entry.get('target_pa_mpjpe'))} | {_fmt(entry.get('source_mpjpe'))} | "
+                 f"{subset} | {_fmt(entry.get('target_latent_std'))} | "
+                 f"{'' if closure is None else f'{100 * closure:.0f}%'} |")
+  if residuals:
+    lines += ["", "Relation residuals |T(G^s(x)) − G^s(T(x))| before adaptation (latent units, "
+              "seed 0): how much each relation can teach on this shift.", "",
+              "| relation | source | target |", "|---|---|---|"]
+    for key in residuals["relation_residuals_target"]:
+      lines.append(f"| {key} | {residuals['relation_residuals_source'][key]:.4f} | "
+                   f"{residuals['relation_residuals_target'][key]:.4f} |")
+  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`; adaptation "
+            f"curves: `{os.path.join(out, 'adaptation_curves.png')}`.", ""]
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w") as f:
+    f.write("\n".join(lines))
+
+
+def plot_curves(out, curves, oracle_mean=None, source_mean=None):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for row, runs in curves.items():
+    steps = sorted({r["step"] for run in runs for r in run})
+    means = [np.mean([r["target_test_mpjpe"] for run in runs for r in run if r["step"] == s])
+             for s in steps]
+    ax.plot(steps, means, marker="o", ms=3, label=ROWS[row][0])
+  for value, name, style in ((source_mean, "source only", "--"), (oracle_mean, "oracle", ":")):
+    if value:
+      ax.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
+  ax.set_xlabel("adaptation step")
+  ax.set_ylabel("target MPJPE (mm, evaluation subset)")
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  path = os.path.join(out, "adaptation_curves.png")
+  fig.savefig(path, dpi=120)
+  return path
+
+
+def main(argv):
+  del argv
+  if not FLAGS.data_dir or not FLAGS.output:
+    print("error: --data_dir and --output are required", file=sys.stderr)
+    sys.exit(2)
+  rows = FLAGS.rows or list(ROWS)
+  unknown = sorted(set(rows) - set(ROWS))
+  if unknown:
+    print(f"error: unknown rows {unknown}; known: {list(ROWS)}", file=sys.stderr)
+    sys.exit(2)
+  if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
+    print(f"error: no benchmark manifest in --data_dir {FLAGS.data_dir}", file=sys.stderr)
+    sys.exit(2)
+  command = " ".join(shlex.quote(a) for a in sys.argv)
+  out = os.path.abspath(FLAGS.output)
+  seeds = list(range(FLAGS.seeds))
+  dirs = prelearn(out, os.path.abspath(FLAGS.data_dir))
+  sources = train_sources(out, dirs, seeds, rows)
+  per_run, curves, residuals = {}, {}, None
+  for row in rows:
+    for seed in seeds:
+      results = run_row(row, seed, out, dirs, sources)
+      per_run.setdefault(row, {})[seed] = summarise(row, results)
+      if "curve" in results:
+        curves.setdefault(row, []).append(results["curve"])
+      if row == "full" and seed == 0:
+        residuals = results["before_adaptation"]
+      table = aggregate(per_run)
+      payload = {"command": command, "rows": table, "per_run": per_run,
+                 "prelearn": {k: json.load(open(os.path.join(v, "results.json")))
+                              for k, v in dirs.items()}}
+      with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(payload, f, indent=2, default=float)
+      if FLAGS.results_md:
+        write_markdown(FLAGS.results_md, table, per_run, out, command, residuals)
+  table = aggregate(per_run)
+  plot_curves(out, curves, table.get("oracle", {}).get("target_mpjpe", {}).get("mean"),
+              table.get("source_only", {}).get("target_mpjpe", {}).get("mean"))
+  for row, entry in table.items():
+    print(f"{entry['label']:45s} {_fmt(entry.get('target_mpjpe'))}")
+
+
+if __name__ == "__main__":
+  app.run(main)
