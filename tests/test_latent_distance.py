@@ -60,7 +60,7 @@ def bad_dir_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory):
+def stages(bad_dir_run, tmp_path_factory):
   bench = str(tmp_path_factory.mktemp("bench"))
   config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
   try:
@@ -92,7 +92,8 @@ def cli_run(stages, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def autoencoders(stages):
+def autoencoders(stages, cli_run):
+  del cli_run  # started first, on purpose: it runs while the in-process tests do
   pose_ae, motion_ae, _ = nonlocality.load_autoencoders(stages["pose"], stages["motion"])
   return pose_ae, motion_ae
 

@@ -285,7 +285,10 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
         relation_networks=relation_nets, energies=tuple(energies),
         trainable_stages=tuple(trainable_stages), loss_kind=loss_kind, temperature=temperature,
         **dict(model_kwargs or {}))
-    model.compile(optimizers=dict(learning_rates or {}), schedule=schedule,
+    # learning_rates may list energies this run does not use (one table for all rows).
+    model.compile(optimizers={k: v for k, v in dict(learning_rates or {}).items()
+                              if k in energies},
+                  schedule=schedule,
                   jit_compile=jit_compile)
   dataset = build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, seed,
                           source_batch_size, target_labeled_fraction)
