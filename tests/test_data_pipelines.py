@@ -208,3 +208,14 @@ def test_augment_is_clip_consistent_and_seeded():
   other = augment.pose_invariant_augment(clip, tf.constant([7, 8], tf.int64))
   assert not np.allclose(out.numpy(), other.numpy())
   assert out.shape == clip.shape
+
+
+def test_keep_sequence_fraction_is_a_stable_subset(tmp_path):
+  path = _frames(tmp_path, n=40)
+  def ids(fraction):
+    batches = pipelines.source_frames([path], 1, augment=False, repeat=False,
+                                      keep_sequence_fraction=fraction)
+    return sum(1 for _ in batches)
+  assert ids(0.5) == 20 and ids(0.01) == 1 and ids(1.0) == 40
+  with pytest.raises(ValueError, match="keep_sequence_fraction"):
+    pipelines.source_frames([path], 1, keep_sequence_fraction=0.0)

@@ -1,7 +1,7 @@
 r"""Times the adaptation train step (`RelationDistillationModel`) with and without XLA, and
 compares the frames it consumes with what the target input pipeline delivers, in one run.
 
-  python tools/bench_adapt_step.py [--batch_size=4] [--image_size=64] [--rounds=8] \
+  python tools/bench_adapt_step.py [--batch_size=4] [--image_size=64] [--rounds=5] \
       [--warmup=1] [--output=bench_adapt_step.json]
 
 Variants, all on one fixed in-memory batch of B clips (read once from the pipeline):
@@ -61,7 +61,7 @@ flags.DEFINE_integer("cores", 2, "CPU cores to run on (affinity and thread pools
 flags.DEFINE_string("output", None, "Also write the JSON result to this file.", **_SHARED)
 flags.DEFINE_integer("seed", 0, "Seed of the models, the generated data and the pipeline.",
                      **_SHARED)
-flags.DEFINE_integer("rounds", 8, "Timed rounds (every variant once per round).", lower_bound=1)
+flags.DEFINE_integer("rounds", 5, "Timed rounds (every variant once per round).", lower_bound=1)
 flags.DEFINE_integer("warmup", 1, "Untimed cycles per variant after the tracing call.",
                      lower_bound=0)
 flags.DEFINE_integer("cycles_per_round", 1, "Schedule cycles per variant per round (round "
@@ -411,8 +411,11 @@ def run_benchmark(paths, energies, config_name="default", batch_size=4, image_si
         names, seconds = variant.step()
       first_calls[key][names] = seconds
       analytic, keys = g_frames_per_step(variant.model, names, batch_shapes)
-      g_frames[key][names] = {"frames": analytic, "traced_frames": counter.total(),
-                              "batch_keys": keys}
+      traced = counter.total()
+      g_frames[key][names] = {"frames": analytic, "traced_frames": traced, "batch_keys": keys}
+      if traced is not None and traced != analytic:
+        log(f"warning: {key[0]}/{key[1]} {'+'.join(names)}: G was traced on {traced} frames, "
+            f"the batch keys give {analytic}")
       log(f"traced {key[0]}/{key[1]} {'+'.join(names)}: {seconds:.1f} s")
   timings["trace_total_seconds"] = time.perf_counter() - start
 

@@ -149,11 +149,20 @@ def mocap_windows(paths, batch_size, window_length=windows.WINDOW_LENGTH, stride
 @gin.configurable(denylist=["paths", "batch_size"])
 def source_frames(paths, batch_size, image_size=None, augment=True,
                   augment_config=augment_lib.AugmentConfig(), seed=None, deterministic=True,
-                  shuffle_buffer=4096, repeat=True, cache=False, skip_bad_records=False):
+                  shuffle_buffer=4096, repeat=True, cache=False, skip_bad_records=False,
+                  keep_sequence_fraction=1.0):
   """Labeled frames `{'image': [B,H,W,3], 'pose3d': [B,17,3]}` from `frame` records. The
-  augmentation is photometric + small crop jitter only, so the pose label stays valid."""
+  augmentation is photometric + small crop jitter only, so the pose label stays valid.
+  `keep_sequence_fraction` < 1 keeps that fraction of the sequences (chosen by a hash of the
+  sequence id, at least one, always the same ones): a labeled subset such as the
+  semi-supervised setting's."""
+  if not 0.0 < keep_sequence_fraction <= 1.0:
+    raise ValueError(f"keep_sequence_fraction must be in (0, 1], got {keep_sequence_fraction}")
   dataset = records.record_dataset(paths, "frame", shuffle_files=repeat, seed=seed,
                                    deterministic=deterministic, skip_bad_records=skip_bad_records)
+  if keep_sequence_fraction < 1.0:
+    kept = tf.constant(_sequence_subset(paths, keep_sequence_fraction))
+    dataset = dataset.filter(lambda r: tf.reduce_any(tf.equal(r["sequence_id"], kept)))
   dataset = dataset.map(lambda r: {"jpeg": r["image/encoded"], "pose3d": r["pose3d"]},
                         num_parallel_calls=AUTOTUNE, deterministic=deterministic)
   if cache:
@@ -170,6 +179,20 @@ def source_frames(paths, batch_size, image_size=None, augment=True,
   dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
                                            deterministic=deterministic)
   return _finish(dataset, batch_size, deterministic, cache=False)
+
+
+def _sequence_subset(paths, fraction):
+  """The first ceil(fraction * n) of the n sequence ids in `paths`, ordered by a hash so the
+  subset is spread over subjects and actions yet fixed."""
+  ids = set()
+  for serialized in tf.data.TFRecordDataset(records.check_files(paths)):
+    parsed = tf.io.parse_single_example(
+        serialized, {"sequence_id": tf.io.FixedLenFeature([], tf.string)})
+    ids.add(parsed["sequence_id"].numpy())
+  if not ids:
+    raise ValueError(f"no records in {paths}")
+  ordered = sorted(ids, key=lambda i: (tf.strings.to_hash_bucket_fast(i, 2**31).numpy(), i))
+  return ordered[:max(1, math.ceil(fraction * len(ordered)))]
 
 
 @gin.configurable(denylist=["paths", "batch_size"])

@@ -69,9 +69,10 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
     if missing:
       raise stage_io.StageError(f"{relation_nets_dir} has no relation network for {missing}; "
                                 f"it has {relation_info['settings']['relation_keys']}")
-    nets, _ = stage_io.load_stage(relation_nets_dir, "relation_nets",
-                                  [f"relation_{k}" for k in relation_keys])
-    relation_nets = {k: stage_io.freeze(nets[f"relation_{k}"]) for k in relation_keys}
+    if relation_keys:  # (an empty list would mean "every model" to load_stage)
+      nets, _ = stage_io.load_stage(relation_nets_dir, "relation_nets",
+                                    [f"relation_{k}" for k in relation_keys])
+      relation_nets = {k: stage_io.freeze(nets[f"relation_{k}"]) for k in relation_keys}
     motion_models, _ = stage_io.load_stage(relation_info["inputs"]["motion_aae"], "motion_aae",
                                            ["motion_autoencoder"],
                                            expect={"latent_dim": pose_ae.latent_dim})
@@ -99,9 +100,9 @@ def build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, 
     parts.append(source.map(lambda b: _rename(b, {"image": "source_image",
                                                   "pose3d": "source_pose3d"})))
   if "target_image" in needed:
-    labeled_paths = records.shard_paths(data_dir, "target_labeled")
-    keep = max(1, int(round(len(labeled_paths) * target_labeled_fraction)))
-    labeled = pipelines.source_frames(labeled_paths[:keep], source_batch_size, seed=seed + 2)
+    labeled = pipelines.source_frames(records.shard_paths(data_dir, "target_labeled"),
+                                      source_batch_size, seed=seed + 2,
+                                      keep_sequence_fraction=target_labeled_fraction)
     parts.append(labeled.map(lambda b: _rename(b, {"image": "target_image",
                                                    "pose3d": "target_pose3d"})))
   if len(parts) > 1:

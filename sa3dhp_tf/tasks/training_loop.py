@@ -147,7 +147,9 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
                                 os.path.join(model_dir, "history.jsonl"))
   board = keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR), update_freq="epoch")
   model.fit(dataset, epochs=total_steps // steps_per_loop, initial_epoch=start // steps_per_loop,
-            steps_per_epoch=steps_per_loop, callbacks=[loop_callback, board, *callbacks],
+            # Caller callbacks run first: a kill between them and the checkpoint only repeats the
+            # loop, never leaves a checkpoint whose loop they did not see.
+            steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
             verbose=verbose, validation_data=validation_data, validation_steps=validation_steps)
   return total_steps - start
 
