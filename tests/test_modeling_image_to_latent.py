@@ -210,3 +210,20 @@ def test_source_regressor_sample_weights_select_samples():
   np.testing.assert_allclose(as_tuple, subset, rtol=1e-5)
   with pytest.raises(ValueError, match="'image' and 'pose3d'"):
     model.test_step(data["image"])
+
+
+def test_flatten_pooling_keeps_spatial_layout_and_round_trips(tmp_path):
+  kwargs = dict(input_size=16, latent_dim=4, fc_units=(8,), backbone_widths=(4, 4, 8),
+                backbone_blocks=(1, 1, 1))
+  flat = itl.ImageToLatent(pooling="flatten", **kwargs)
+  avg = itl.ImageToLatent(pooling="avg", **kwargs)
+  # Flatten feeds the whole 2x2x8 map (stride 8 at 16 px) to the first FC layer, avg 8 channels.
+  assert flat.fc_layers[0].kernel.shape[0] == 32 and avg.fc_layers[0].kernel.shape[0] == 8
+  images = np.random.default_rng(0).random((2, 16, 16, 3)).astype("float32")
+  path = str(tmp_path / "g.keras")
+  flat.save(path)
+  loaded = keras.models.load_model(path)
+  assert loaded.pooling == "flatten"
+  np.testing.assert_allclose(loaded(images), flat(images), atol=1e-6)
+  with pytest.raises(ValueError, match="pooling"):
+    itl.ImageToLatent(pooling="max", **kwargs)

@@ -27,6 +27,9 @@ def _parameter_variables(layer):
   return list(layer._trainable_variables)  # pylint: disable=protected-access
 
 
+POOLINGS = ("avg", "flatten")
+
+
 @keras.saving.register_keras_serializable(package=sl.PACKAGE)
 class ImageToLatent(keras.Model):
   """`G^s` / `G`: images -> pose code z `[B, latent_dim]` in (-r, r).
@@ -45,13 +48,18 @@ class ImageToLatent(keras.Model):
     trainable_stages: None (everything trainable) or the groups left trainable, a subset of
       ('stem', 'res2', 'res3', 'res4', 'embedding'); see `set_trainable_stages`.
     batchnorm_trainable: see `set_trainable_stages`.
+    pooling: how the backbone's feature map becomes the FC input: 'avg' (global average) or
+      'flatten' (keeps the spatial layout).
   """
 
   def __init__(self, backbone="small_resnet", input_size=64, latent_dim=32, latent_range=1.0,
                fc_units=(1024, 512), fc_activation="relu", backbone_weights=None,
                backbone_widths=(32, 64, 128), backbone_blocks=(2, 2, 2),
-               trainable_stages=None, batchnorm_trainable=True, **kwargs):
+               trainable_stages=None, batchnorm_trainable=True, pooling="avg", **kwargs):
     super().__init__(**kwargs)
+    if pooling not in POOLINGS:
+      raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    self.pooling = pooling
     if isinstance(input_size, int):
       image_hw = (input_size, input_size)
     else:
@@ -76,7 +84,10 @@ class ImageToLatent(keras.Model):
     self.backbone = backbones.build_backbone(
         backbone, image_hw + (3,), weights=backbone_weights, widths=self.backbone_widths,
         blocks_per_stage=self.backbone_blocks)
-    self.pool = keras.layers.GlobalAveragePooling2D(name="global_pool")
+    # 'avg' (global average pooling) discards where the limbs are; 'flatten' keeps the spatial
+    # layout of the last feature map for the FC head (a small CNN at 64 px needs it).
+    self.pool = (keras.layers.GlobalAveragePooling2D(name="global_pool") if pooling == "avg"
+                 else keras.layers.Flatten(name="flatten_features"))
     self.fc_layers = [keras.layers.Dense(u, activation=fc_activation, name=f"embedding_fc{i}")
                       for i, u in enumerate(fc_units)]
     self.latent_head = keras.layers.Dense(self.latent_dim, name="embedding_out")
@@ -171,7 +182,7 @@ class ImageToLatent(keras.Model):
         backbone_widths=list(self.backbone_widths), backbone_blocks=list(self.backbone_blocks),
         trainable_stages=(None if self.trainable_stages is None
                           else list(self.trainable_stages)),
-        batchnorm_trainable=self.batchnorm_trainable)
+        batchnorm_trainable=self.batchnorm_trainable, pooling=self.pooling)
     return config
 
   @classmethod
