@@ -33,6 +33,8 @@ flags.DEFINE_list("rows", None, "Rows to run, in this order (default: all, most 
                   "first, so that an interrupted run still has the key rows).")
 flags.DEFINE_bool("shared_source", False, "Train G^s and the oracle once (seed 0) only.")
 flags.DEFINE_string("results_md", None, "Where to write the markdown table.")
+flags.DEFINE_bool("report_only", False, "Rewrite the table and plot from OUT's finished runs "
+                  "without running anything.")
 
 PAPER_RELATIONS = ("z3", "v2", "v3")
 PLACEBO_OVERRIDES = "{'z3': 'z1', 'v2': 'v1', 'v3': 'v1'}"
@@ -176,13 +178,16 @@ def aggregate(per_run):
   return table
 
 
-def _fmt(stat):
-  return "n/a" if not stat else f"{stat['mean']:.1f} ± {stat['std']:.1f}"
+def _fmt(stat, digits=1):
+  return "n/a" if not stat else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def write_markdown(path, table, per_run, out, command, residuals):
+def write_markdown(path, table, per_run, out, command, residuals, shared_source=False):
   lines = ["# Results on the synthetic domain-shift benchmark", "",
            "Produced by:", "", "```", command, "```", "",
+           *(["With --shared_source, G^s and the oracle are trained once (seed 0): their ± 0.0 is "
+              "not seed noise, and the spread of the adaptation rows is the adaptation's alone "
+              "(data order, projection heads).", ""] if shared_source else []),
            "Target MPJPE / PA-MPJPE on `target_test` (mm, mean ± sample std over seeds) of the "
            "checkpoint picked by the label-free rule; `best-by-labels` is the target MPJPE (on "
            "the per-loop evaluation subset) of the checkpoint target labels would have picked, "
@@ -198,7 +203,7 @@ def write_markdown(path, table, per_run, out, command, residuals):
     closure = entry.get("gap_closure")
     lines.append(f"| {entry['label']} | {entry['num_seeds']} | {_fmt(entry.get('target_mpjpe'))}"
                  f" | {_fmt(entry.get('target_pa_mpjpe'))} | {_fmt(entry.get('source_mpjpe'))} | "
-                 f"{subset} | {_fmt(entry.get('target_latent_std'))} | "
+                 f"{subset} | {_fmt(entry.get('target_latent_std'), 3)} | "
                  f"{'' if closure is None else f'{100 * closure:.0f}%'} |")
   if residuals:
     lines += ["", "Relation residuals |T(G^s(x)) − G^s(T(x))| before adaptation (latent units, "
@@ -237,6 +242,30 @@ def plot_curves(out, curves, oracle_mean=None, source_mean=None):
   return path
 
 
+def report(out):
+  """Rewrites the markdown table and the curves plot from the runs recorded in OUT."""
+  payload = json.load(open(os.path.join(out, "results.json")))
+  per_run = {row: {int(k): v for k, v in runs.items()} for row, runs in payload["per_run"].items()}
+  curves, residuals = {}, None
+  for row, runs in per_run.items():
+    for seed in runs:
+      path = os.path.join(out, f"seed{seed}", row, "results.json")
+      if row not in ("source_only", "oracle") and os.path.exists(path):
+        results = json.load(open(path))
+        curves.setdefault(row, []).append(results["curve"])
+        if row == "full" and seed == 0:
+          residuals = results["before_adaptation"]
+  table = aggregate(per_run)
+  payload["rows"] = table
+  with open(os.path.join(out, "results.json"), "w") as f:
+    json.dump(payload, f, indent=2, default=float)
+  if FLAGS.results_md:
+    write_markdown(FLAGS.results_md, table, per_run, out, payload["command"], residuals,
+                   "--shared_source" in payload["command"])
+  plot_curves(out, curves, table.get("oracle", {}).get("target_mpjpe", {}).get("mean"),
+              table.get("source_only", {}).get("target_mpjpe", {}).get("mean"))
+
+
 def main(argv):
   del argv
   if not FLAGS.data_dir or not FLAGS.output:
@@ -247,11 +276,14 @@ def main(argv):
   if unknown:
     print(f"error: unknown rows {unknown}; known: {list(ROWS)}", file=sys.stderr)
     sys.exit(2)
-  if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
+  if not FLAGS.report_only and not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
     print(f"error: no benchmark manifest in --data_dir {FLAGS.data_dir}", file=sys.stderr)
     sys.exit(2)
   command = " ".join(shlex.quote(a) for a in sys.argv)
   out = os.path.abspath(FLAGS.output)
+  if FLAGS.report_only:
+    report(out)
+    return
   seeds = list(range(FLAGS.seeds))
   dirs = prelearn(out, os.path.abspath(FLAGS.data_dir), rows)
   sources = train_sources(out, dirs, seeds, rows)
@@ -271,7 +303,8 @@ def main(argv):
       with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(payload, f, indent=2, default=float)
       if FLAGS.results_md:
-        write_markdown(FLAGS.results_md, table, per_run, out, command, residuals)
+        write_markdown(FLAGS.results_md, table, per_run, out, command, residuals,
+                       FLAGS.shared_source)
   table = aggregate(per_run)
   plot_curves(out, curves, table.get("oracle", {}).get("target_mpjpe", {}).get("mean"),
               table.get("source_only", {}).get("target_mpjpe", {}).get("mean"))
