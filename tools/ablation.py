@@ -147,7 +147,10 @@ def summarise(row, results):
           "spread_before": results["latent_spread_target_before"],
           "spread_selected": results["latent_spread_target_selected"],
           "collapsed_at_step": results["collapsed_at_step"],
-          "criterion_correlations": results["criterion_correlations"]}
+          "criterion_correlations": results["criterion_correlations"],
+          # Post hoc, from the recorded curve: what the 'source_val' rule would have reported.
+          "subset_mpjpe_source_val_rule": min(
+              results["curve"], key=lambda r: r["source_val_mpjpe"])["target_test_mpjpe"]}
 
 
 def _mean_std(values):
@@ -162,8 +165,8 @@ def aggregate(per_run):
   for row, runs in per_run.items():
     entry = {"label": ROWS[row][0], "energies": ROWS[row][1], "num_seeds": len(runs)}
     for key in ("target_mpjpe", "target_pa_mpjpe", "source_mpjpe", "subset_mpjpe_selected",
-                "subset_mpjpe_best_by_labels", "target_latent_std", "spread_before",
-                "spread_selected"):
+                "subset_mpjpe_best_by_labels", "subset_mpjpe_source_val_rule",
+                "target_latent_std", "spread_before", "spread_selected"):
       mean, std = _mean_std([r.get(key) for r in runs.values()])
       if mean is not None:
         entry[key] = {"mean": mean, "std": std}
@@ -194,11 +197,12 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
            "reported for comparison only. Gap closure = (source-only − row) / (source-only − "
            "oracle).", "",
            "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
-           "best-by-labels | latent std (target) | gap closure |",
+           "source_val rule / best-by-labels | latent std (target) | gap closure |",
            "|---|---|---|---|---|---|---|---|"]
   for row, entry in table.items():
     subset = ("" if "subset_mpjpe_selected" not in entry else
               f"{_fmt(entry['subset_mpjpe_selected'])} / "
+              f"{_fmt(entry.get('subset_mpjpe_source_val_rule'))} / "
               f"{_fmt(entry['subset_mpjpe_best_by_labels'])}")
     closure = entry.get("gap_closure")
     lines.append(f"| {entry['label']} | {entry['num_seeds']} | {_fmt(entry.get('target_mpjpe'))}"
@@ -212,6 +216,19 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
     for key in residuals["relation_residuals_target"]:
       lines.append(f"| {key} | {residuals['relation_residuals_source'][key]:.4f} | "
                    f"{residuals['relation_residuals_target'][key]:.4f} |")
+  correlations = {}
+  for runs in per_run.values():
+    for run in runs.values():
+      for name, value in (run.get("criterion_correlations") or {}).items():
+        if value is not None:
+          correlations.setdefault(name, []).append(value)
+  if correlations:
+    lines += ["", "Label-free checkpoint criteria: Spearman correlation, across the snapshots of "
+              "each adaptation run, between the criterion and the target test error (positive = "
+              "minimising the criterion tracks the target error); mean ± std over all runs.", "",
+              "| criterion | correlation | runs |", "|---|---|---|"]
+    for name, values in sorted(correlations.items()):
+      lines.append(f"| {name} | {np.mean(values):+.2f} ± {np.std(values):.2f} | {len(values)} |")
   lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`; adaptation "
             f"curves: `{os.path.join(out, 'adaptation_curves.png')}`.", ""]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -249,12 +266,14 @@ def report(out):
   curves, residuals = {}, None
   for row, runs in per_run.items():
     for seed in runs:
-      path = os.path.join(out, f"seed{seed}", row, "results.json")
-      if row not in ("source_only", "oracle") and os.path.exists(path):
-        results = json.load(open(path))
-        curves.setdefault(row, []).append(results["curve"])
-        if row == "full" and seed == 0:
-          residuals = results["before_adaptation"]
+      if row in ("source_only", "oracle"):
+        continue
+      results = json.load(open(os.path.join(out, f"seed{seed}", row, "results.json")))
+      runs[seed] = summarise(row, results)  # recomputed from the run itself
+      curves.setdefault(row, []).append(results["curve"])
+      if row == "full" and seed == 0:
+        residuals = results["before_adaptation"]
+  payload["per_run"] = per_run
   table = aggregate(per_run)
   payload["rows"] = table
   with open(os.path.join(out, "results.json"), "w") as f:
