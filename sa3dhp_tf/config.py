@@ -5,6 +5,7 @@ so `--gin_file=stages/pose_aae.gin` works from any directory and after a plain `
 """
 
 import os
+import sys
 
 import gin
 
@@ -55,3 +56,10 @@ def write_config(model_dir: str, name: str, text: str) -> str:
   with open(path, "w") as f:
     f.write(text)
   return path
+
+
+def exit_with_error(message):
+  """What a binary does with a user error: one `error:` line on stderr, exit status 2. Gin
+  appends "In call to configurable ..." on a second line; the first line names the problem."""
+  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
+  sys.exit(2)

@@ -10,7 +10,6 @@ line and exit with status 2.
 """
 
 import json
-import sys
 
 from absl import app
 from absl import flags
@@ -53,10 +52,10 @@ def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f"unexpected positional arguments: {' '.join(argv[1:])}")
+    config.exit_with_error(f"unexpected positional arguments: {' '.join(argv[1:])}")
   for flag in ("model_dir", "output"):
     if not getattr(FLAGS, flag):
-      _fail(f"--{flag} is required")
+      config.exit_with_error(f"--{flag} is required")
   from sa3dhp_tf import evaluation
   from sa3dhp_tf.data.schema import DataError
   from sa3dhp_tf.tasks.stage_io import StageError
@@ -64,16 +63,10 @@ def main(argv):
     config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     results = evaluate_model(FLAGS.model_dir, FLAGS.split, FLAGS.data_dir)
   except (config.ConfigError, StageError, DataError, FileNotFoundError) as e:
-    _fail(str(e))
+    config.exit_with_error(str(e))
   evaluation.write_results_json(results, FLAGS.output)
   print(evaluation.format_breakdown(results))
   print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "pck", "auc", "latent_std")}))
-
-
-def _fail(message):
-  # gin appends "In call to configurable ..." on a second line; the first names the problem.
-  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
-  sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ training and the operative config to `model_dir/operative_config.gin` after it.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -33,9 +32,9 @@ def selected_stage(stage=None):
 
 def main(argv):
   if len(argv) > 1:
-    _fail(f"unexpected positional arguments: {' '.join(argv[1:])}")
+    config.exit_with_error(f"unexpected positional arguments: {' '.join(argv[1:])}")
   if not FLAGS.model_dir:
-    _fail("--model_dir is required")
+    config.exit_with_error("--model_dir is required")
   import sa3dhp_tf.tasks as tasks  # registers every stage's configurables before parsing
   try:
     config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
@@ -46,7 +45,7 @@ def main(argv):
     stage_fn = tasks.get_stage(stage_name)
     tasks.check_stage(stage_name)
   except (config.ConfigError, KeyError) as e:
-    _fail(e.args[0] if e.args else str(e))
+    config.exit_with_error(e.args[0] if e.args else str(e))
   os.makedirs(FLAGS.model_dir, exist_ok=True)
   config.write_config(FLAGS.model_dir, "config.gin", gin.config_str())
   logging.info("running stage %s into %s", stage_name, FLAGS.model_dir)
@@ -55,14 +54,8 @@ def main(argv):
   try:
     stage_fn(FLAGS.model_dir)
   except (StageError, DataError, FileNotFoundError) as e:
-    _fail(str(e))
+    config.exit_with_error(str(e))
   config.write_config(FLAGS.model_dir, "operative_config.gin", gin.operative_config_str())
-
-
-def _fail(message):
-  # gin appends "In call to configurable ..." on a second line; the first names the problem.
-  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
-  sys.exit(2)
 
 
 def run_main():
