@@ -25,11 +25,6 @@ flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs and conf
 flags.DEFINE_string("stage", None, "Stage to run; overrides the gin binding `train.stage`.")
 
 
-@gin.configurable("train")
-def selected_stage(stage=None):
-  return stage
-
-
 def main(argv):
   if len(argv) > 1:
     config.exit_with_error(f"unexpected positional arguments: {' '.join(argv[1:])}")
@@ -38,7 +33,7 @@ def main(argv):
   import sa3dhp_tf.tasks as tasks  # registers every stage's configurables before parsing
   try:
     config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-    stage_name = FLAGS.stage or selected_stage()
+    stage_name = FLAGS.stage or tasks.selected_stage()
     if not stage_name:
       raise config.ConfigError("no stage given: pass --stage or bind train.stage; known stages: "
                                + ", ".join(tasks.stage_names()))

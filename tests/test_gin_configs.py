@@ -7,9 +7,8 @@ import gin
 import pytest
 
 from sa3dhp_tf import config
-from sa3dhp_tf import train  # noqa: F401  (registers `train.stage`)
 from sa3dhp_tf.data import benchmark  # noqa: F401  (registers the benchmark configurables)
-import sa3dhp_tf.tasks  # noqa: F401
+import sa3dhp_tf.tasks  # noqa: F401  (registers the stages and `train.stage`)
 
 FILES = sorted(os.path.relpath(p, config.GIN_CONFIG_DIR) for p in
                glob.glob(os.path.join(config.GIN_CONFIG_DIR, "**", "*.gin"), recursive=True))

@@ -6,4 +6,5 @@ from sa3dhp_tf.tasks import motion_aae  # noqa: F401
 from sa3dhp_tf.tasks import pose_aae  # noqa: F401
 from sa3dhp_tf.tasks import relation_nets  # noqa: F401
 from sa3dhp_tf.tasks import source_model  # noqa: F401
-from sa3dhp_tf.tasks.registry import check_stage, get_stage, register_stage, stage_names  # noqa: F401
+from sa3dhp_tf.tasks.registry import (  # noqa: F401
+    check_stage, get_stage, register_stage, selected_stage, stage_names)  # noqa: F401

@@ -6,6 +6,8 @@ only need `import sa3dhp_tf.tasks`.
 
 from typing import Callable, Dict
 
+import gin
+
 _STAGES: Dict[str, Callable[[str], object]] = {}
 _CHECKS: Dict[str, Callable[[], None]] = {}
 
@@ -39,3 +41,10 @@ def get_stage(name: str):
 
 def stage_names():
   return sorted(_STAGES)
+
+
+@gin.configurable("train")
+def selected_stage(stage=None):
+  """The stage bound as `train.stage` in gin (the binary's `--stage` overrides it). Defined here,
+  not in the binary, so that gin files parse wherever the tasks are imported, without flags."""
+  return stage
