@@ -43,6 +43,15 @@ def test_aggregate_mean_std_and_gap_closure(ablation):
   assert table["full"]["subset_mpjpe_best_by_labels"]["mean"] == pytest.approx(210.0)
 
 
+def test_gap_closure_uses_the_tighter_oracle(ablation):
+  per_run = {"source_only": {0: _run(300.0)}, "oracle": {0: _run(280.0)},
+             "oracle_finetune": {0: _run(200.0)}, "full": {0: _run(250.0, 250.0)}}
+  table = ablation.aggregate(per_run)
+  assert ablation.oracle_floor(table) == "oracle_finetune"
+  assert table["full"]["gap_closure"] == pytest.approx(0.5)  # (300 - 250) / (300 - 200)
+  assert table["oracle"]["gap_closure"] == pytest.approx(0.2)
+
+
 def test_markdown_lists_every_row_and_the_command(ablation, tmp_path):
   per_run = {"source_only": {0: _run(300.0)}, "full": {0: _run(250.0, 250.0)},
              "oracle": {0: _run(100.0)}}

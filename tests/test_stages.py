@@ -231,3 +231,51 @@ def test_checkpoint_restores_every_weight_and_optimizer_state(chain, tmp_path):
   for a, b in zip(model.optimizer.variables, restored.optimizer.variables):
     np.testing.assert_array_equal(np.array(a), np.array(b), err_msg=a.path)
   assert int(restored.optimizer.iterations) == 2
+
+
+def test_source_cosine_schedule_runs_and_ends_at_its_floor(chain, tmp_path):
+  from sa3dhp_tf.tasks import source_model
+  schedule = source_model._learning_rate(1e-3, "cosine", 100, 0.05)  # pylint: disable=protected-access
+  assert float(schedule(0)) == pytest.approx(1e-3)
+  assert float(schedule(100)) == pytest.approx(5e-5)
+  assert float(schedule(50)) == pytest.approx(5e-5 + 0.5 * (1e-3 - 5e-5), rel=1e-4)
+  assert source_model._learning_rate(1e-3, None, 100, 0.05) == 1e-3  # pylint: disable=protected-access
+  model_dir = str(tmp_path / "cosine")
+  config.parse_gin(["tiny/stages.gin"], [f"source.pose_aae_dir = '{chain['pose']}'",
+                                         "source.steps = 4", "source.learning_rate_decay = 'cosine'"],
+                   finalize=False)
+  try:
+    tasks.check_stage("source")
+    tasks.get_stage("source")(model_dir)
+    assert "source.learning_rate_decay = 'cosine'" in gin.operative_config_str()
+  finally:
+    gin.clear_config()
+  assert [h["step"] for h in training_loop.read_history(model_dir)][-1] == 4
+
+
+def test_source_init_dir_starts_from_an_earlier_source_stage(chain, tmp_path):
+  """The fine-tuning oracle: G starts as G^s. With learning rate 0 the trained parameters stay
+  G^s's exactly (BatchNorm moving statistics still move, so they are not compared)."""
+  model_dir = str(tmp_path / "finetune")
+  run_stage("source", model_dir, [f"source.pose_aae_dir = '{chain['pose']}'", "source.steps = 2",
+                                  f"source.init_dir = '{chain['source']}'",
+                                  "source.model_kwargs = None",
+                                  "source.learning_rate = 0.0",
+                                  "source.train_split = 'target_labeled'"])
+  start = stage_io.load_stage(chain["source"], "source", ["image_to_latent"])[0]["image_to_latent"]
+  tuned, info = stage_io.load_stage(model_dir, "source", ["image_to_latent"])
+  tuned = tuned["image_to_latent"]
+  assert info["inputs"]["init"] == chain["source"]
+  assert tuned.get_config() == start.get_config()
+  for a, b in zip(start.trainable_variables, tuned.trainable_variables):
+    np.testing.assert_array_equal(np.array(a), np.array(b))
+
+
+def test_source_init_dir_errors(chain, tmp_path):
+  with pytest.raises(stage_io.StageError, match="no_such_stage"):
+    run_stage("source", str(tmp_path / "a"), [f"source.pose_aae_dir = '{chain['pose']}'",
+                                              f"source.init_dir = '{tmp_path}/no_such_stage'",
+                                              "source.model_kwargs = None"])
+  with pytest.raises(stage_io.StageError, match="model_kwargs"):
+    run_stage("source", str(tmp_path / "b"), [f"source.pose_aae_dir = '{chain['pose']}'",
+                                              f"source.init_dir = '{chain['source']}'"])

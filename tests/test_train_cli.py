@@ -123,3 +123,10 @@ def test_unknown_relation_key_binding(workdir):
 def test_missing_model_dir(workdir):
   result = run_train(["--gin_file=tiny_dry_run.gin"], workdir)
   assert_config_error(result, "--model_dir", workdir)
+
+
+def test_unknown_learning_rate_decay(workdir):
+  result = run_train(["--gin_file=tiny/stages.gin", "--stage=source",
+                      "--gin_bindings=source.learning_rate_decay='linear'", "--model_dir=run"],
+                     workdir)
+  assert_config_error(result, "source.learning_rate_decay", workdir)

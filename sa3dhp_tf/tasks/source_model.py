@@ -15,6 +15,7 @@ from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
+from sa3dhp_tf.tasks.dry_run import bound_value
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "source"
@@ -35,24 +36,44 @@ def mixed_source_dataset(sources, batch_size, seed=0, image_size=None):
   return mixed.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-@register_stage(STAGE)
+DECAYS = (None, "cosine")
+
+
+def _check():
+  from sa3dhp_tf import config
+  decay = bound_value("source.learning_rate_decay", None)
+  if decay not in DECAYS:
+    raise config.ConfigError(f"source.learning_rate_decay must be one of {DECAYS}, got {decay!r}")
+
+
+@register_stage(STAGE, check=_check)
 @gin.configurable("source", denylist=["model_dir"])
 def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
-                       steps_per_loop=250, batch_size=64, learning_rate=1e-3, seed=0,
+                       steps_per_loop=250, batch_size=64, learning_rate=1e-3,
+                       learning_rate_decay=None, final_learning_rate_fraction=0.05, seed=0,
                        jit_compile=False, train_split="source", extra_sources=(),
-                       eval_splits=("source_test", "target_test"), model_kwargs=None):
+                       eval_splits=("source_test", "target_test"), model_kwargs=None,
+                       init_dir=None):
   """Trains G^s with `|| D_p(G^s(x)) - y ||` on `train_split` of `data_dir`.
 
   `train_split='target_labeled'` trains the same network on labeled target frames instead: the
   target-supervised oracle, the floor of the benchmark. `extra_sources`: more
   (data_dir, split, weight) labeled sources mixed in (multi-source training, e.g. the paper's
   SURREAL + Human3.6M setting).
-  `model_kwargs`: further `ImageToLatent` arguments (backbone, fc_units, backbone_weights, ...)."""
+  `model_kwargs`: further `ImageToLatent` arguments (backbone, fc_units, backbone_weights, ...).
+  `learning_rate_decay`: None (constant) or 'cosine' (from `learning_rate` down to
+  `final_learning_rate_fraction` of it at `steps`; the step count lives in the optimizer's
+  checkpointed state, so a resumed run continues the schedule).
+  `init_dir`: a finished `source` stage whose G starts this one (same pose AAE, image size and
+  architecture; `model_kwargs` must then be empty). With `train_split='target_labeled'` this is
+  the fine-tuning oracle: G^s trained further on labeled target frames, the floor for methods
+  that, like the adaptation, start from G^s."""
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   sources = [(data_dir, train_split, 1.0), *extra_sources]
   image_size = _image_size(data_dir)
+  init = _load_init(init_dir, pose_aae_dir, pose_ae, image_size, model_kwargs)
   if len(sources) == 1:
     paths = records.shard_paths(data_dir, train_split)
     dataset = pipelines.source_frames(paths, batch_size, seed=seed)
@@ -61,10 +82,16 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
     dataset = mixed_source_dataset(sources, batch_size, seed=seed, image_size=(image_size,) * 2)
   strategy = training_loop.make_strategy()
   with strategy.scope():
-    network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
-                            latent_range=pose_ae.latent_range, **dict(model_kwargs or {}))
+    if init is None:
+      network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
+                              latent_range=pose_ae.latent_range, **dict(model_kwargs or {}))
+    else:
+      network = ImageToLatent.from_config(init.get_config())
+      network.set_weights(init.get_weights())
     model = SourcePoseRegressor(network, pose_ae.decoder)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), jit_compile=jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(
+        _learning_rate(learning_rate, learning_rate_decay, steps, final_learning_rate_fraction)),
+        jit_compile=jit_compile)
   with records.explain_data_errors(paths, "frame"):
     training_loop.run_training(model, dataset, model_dir, steps, steps_per_loop)
   results = {split: pose_evaluation.evaluate_split(network, pose_ae.decoder, data_dir, split)
@@ -73,10 +100,38 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                       settings={"latent_dim": network.latent_dim,
                                 "latent_range": network.latent_range, "image_size": image_size,
                                 "data_dir": data_dir, "train_split": train_split},
-                      inputs={"pose_aae": pose_aae_dir},
+                      inputs={"pose_aae": pose_aae_dir,
+                              **({"init": init_dir} if init_dir else {})},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results
+
+
+def _load_init(init_dir, pose_aae_dir, pose_ae, image_size, model_kwargs):
+  if not init_dir:
+    return None
+  if model_kwargs:
+    raise stage_io.StageError("source.model_kwargs must be empty with source.init_dir (the "
+                              f"architecture comes from {init_dir})")
+  models, info = stage_io.load_stage(
+      init_dir, STAGE, ["image_to_latent"],
+      expect={"latent_dim": pose_ae.latent_dim, "latent_range": pose_ae.latent_range,
+              "image_size": image_size})
+  if os.path.realpath(info["inputs"]["pose_aae"]) != os.path.realpath(pose_aae_dir):
+    raise stage_io.StageError(f"source.init_dir {init_dir} was trained through the pose AAE "
+                              f"{info['inputs']['pose_aae']}, not {pose_aae_dir}")
+  return models["image_to_latent"]
+
+
+def _learning_rate(learning_rate, decay, steps, final_fraction):
+  if decay not in DECAYS:
+    raise ValueError(f"source.learning_rate_decay must be one of {DECAYS}, got {decay!r}")
+  if decay is None:
+    return learning_rate
+  if not 0.0 <= final_fraction <= 1.0:
+    raise ValueError("source.final_learning_rate_fraction must be in [0, 1], got "
+                     f"{final_fraction}")
+  return keras.optimizers.schedules.CosineDecay(learning_rate, int(steps), alpha=final_fraction)
 
 
 def _image_size(data_dir):
