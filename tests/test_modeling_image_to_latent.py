@@ -227,3 +227,59 @@ def test_flatten_pooling_keeps_spatial_layout_and_round_trips(tmp_path):
   np.testing.assert_allclose(loaded(images), flat(images), atol=1e-6)
   with pytest.raises(ValueError, match="pooling"):
     itl.ImageToLatent(pooling="max", **kwargs)
+
+
+def test_source_regressor_latent_target_loss():
+  """The latent term adds exactly weight * mean |G(x) - E_p(y)| to the pose loss, trains with
+  the encoder and decoder frozen, and survives a config round trip."""
+  pose_ae = pae_lib.PoseAutoencoder(latent_dim=LATENT, encoder_units=(32,),
+                                    decoder_units=(32,), discriminator_units=(8,))
+  network = _small(backbone_blocks=(1, 1, 1))
+  plain = itl.SourcePoseRegressor(network, pose_ae.decoder)
+  latent = itl.SourcePoseRegressor(network, pose_ae.decoder, pose_encoder=pose_ae.encoder,
+                                   latent_loss_weight=2.0)
+  data = _batch(8)
+  z = network(data["image"]).numpy()
+  target = pose_ae.encoder(data["pose3d"]).numpy()
+  expected = 2.0 * np.mean(np.abs(z - target))
+  logs = _eager_eval(latent, data)
+  assert logs["loss"] - _eager_eval(plain, data)["loss"] == pytest.approx(expected, rel=1e-4)
+  assert logs["latent_mae"] == pytest.approx(np.mean(np.abs(z - target)), rel=1e-4)
+  assert "latent_mae" not in _eager_eval(plain, data)
+
+  latent.compile(keras.optimizers.Adam(1e-3))
+  encoder_before = [w.copy() for w in pose_ae.encoder.get_weights()]
+  latent.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=3, verbose=0)
+  for a, b in zip(encoder_before, pose_ae.encoder.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert _eager_eval(latent, data)["latent_mae"] < logs["latent_mae"]
+  clone = itl.SourcePoseRegressor.from_config(latent.get_config())
+  assert clone.latent_loss_weight == 2.0 and clone.pose_encoder is not None
+
+  with pytest.raises(ValueError, match="pose_encoder"):
+    itl.SourcePoseRegressor(network, pose_ae.decoder, latent_loss_weight=1.0)
+  with pytest.raises(ValueError, match=">= 0"):
+    itl.SourcePoseRegressor(network, pose_ae.decoder, pose_encoder=pose_ae.encoder,
+                            latent_loss_weight=-1.0)
+
+
+def test_source_regressor_joint_head_trains_and_leaves_g_unchanged():
+  """The auxiliary joint head adds its own term, trains with G, and G's config and outputs do
+  not depend on it (the exported G has no head)."""
+  plain = _regressor()
+  network = plain.image_to_latent
+  headed = itl.SourcePoseRegressor(network, plain.pose_decoder, joint_head_weight=1.0)
+  data = _batch(8)
+  logs = _eager_eval(headed, data)
+  assert logs["loss"] > _eager_eval(plain, data)["loss"]
+  assert logs["joint_head_mpjpe_mm"] > 0.0 and "joint_head_mpjpe_mm" not in _eager_eval(plain, data)
+  head_before = [w.copy() for w in headed.joint_head.get_weights()]
+  headed.compile(keras.optimizers.Adam(1e-3))
+  headed.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=5, verbose=0)
+  assert _eager_eval(headed, data)["joint_head_mpjpe_mm"] < logs["joint_head_mpjpe_mm"]
+  assert any(np.abs(a - b).max() > 0 for a, b in zip(head_before, headed.joint_head.get_weights()))
+  assert "joint_head" not in str(network.get_config())
+  clone = itl.SourcePoseRegressor.from_config(headed.get_config())
+  assert clone.joint_head_weight == 1.0 and clone.joint_head is not None
+  with pytest.raises(ValueError, match="joint_head_weight"):
+    itl.SourcePoseRegressor(network, plain.pose_decoder, joint_head_weight=-0.5)

@@ -205,29 +205,65 @@ class SourcePoseRegressor(keras.Model):
     pose_scale_mm: errors are divided by it inside the loss.
     pose_loss: 'l1' | 'l2' | 'mpjpe' on (pose error in mm) / pose_scale_mm.
     check_numerics: raise (graph mode) when the input images or the loss are NaN/Inf.
-  Metrics: loss, mpjpe_mm (unweighted), latent_std (spread of predicted codes).
+    pose_encoder: E_p (poses `[B, 17, 3]` mm -> z), frozen; needed when latent_loss_weight > 0.
+    latent_loss_weight: weight of an extra `mean |G^s(x) - E_p(y)|` term, the label's own code
+      as a direct target in latent space. Not in the paper's step 3 (which has the pose loss
+      only): through the frozen decoder alone a small CNN sat near the mean pose for hundreds of
+      steps on the CPU budget (docs/prelearning.md), the latent target gives every code
+      dimension a gradient from the first step. 0 (default) is the paper's loss.
+    joint_head_weight: weight of an auxiliary linear head that regresses the root-relative joints
+      (in units of pose_scale_mm, `pose_loss`) straight from G's first FC features. Also not in
+      the paper: measured here, codes alone (through D_p or as latent targets) stayed at the
+      mean pose for 600+ steps while the same CNN regressing joints learned from the start; the
+      head shapes the backbone's features and is dropped afterwards (G itself is unchanged).
+      0 (default) = no head.
+  Metrics: loss, mpjpe_mm (unweighted, through D_p), latent_std (spread of predicted codes),
+  latent_mae when latent_loss_weight > 0, joint_head_mpjpe_mm when joint_head_weight > 0.
   Compile with the standard `compile(optimizer=...)`.
   """
 
   def __init__(self, image_to_latent, pose_decoder, pose_scale_mm=1000.0, pose_loss="l1",
-               check_numerics=True, **kwargs):
+               check_numerics=True, pose_encoder=None, latent_loss_weight=0.0,
+               joint_head_weight=0.0, **kwargs):
     super().__init__(**kwargs)
     if isinstance(image_to_latent, dict):
       image_to_latent = keras.saving.deserialize_keras_object(image_to_latent)
     if isinstance(pose_decoder, dict):
       pose_decoder = keras.saving.deserialize_keras_object(pose_decoder)
+    if isinstance(pose_encoder, dict):
+      pose_encoder = keras.saving.deserialize_keras_object(pose_encoder)
+    self.latent_loss_weight = float(latent_loss_weight)
+    self.joint_head_weight = float(joint_head_weight)
+    for name, value in (("latent_loss_weight", self.latent_loss_weight),
+                        ("joint_head_weight", self.joint_head_weight)):
+      if not value >= 0.0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if self.latent_loss_weight > 0.0 and pose_encoder is None:
+      raise ValueError("latent_loss_weight > 0 needs pose_encoder (E_p) for the latent targets")
+    if pose_encoder is not None and pose_encoder.output_shape[-1] != image_to_latent.latent_dim:
+      raise ValueError(f"pose_encoder output {pose_encoder.output_shape} does not match "
+                       f"image_to_latent.latent_dim={image_to_latent.latent_dim}")
     if image_to_latent.latent_dim != pose_decoder.input_shape[-1]:
       raise ValueError(f"image_to_latent.latent_dim={image_to_latent.latent_dim} does not match "
                        f"the pose decoder's input {pose_decoder.input_shape}")
     self.image_to_latent = image_to_latent
     self.pose_decoder = pose_decoder
     self.pose_decoder.trainable = False
+    self.pose_encoder = pose_encoder
+    if pose_encoder is not None:
+      self.pose_encoder.trainable = False
     self.pose_scale_mm = float(pose_scale_mm)
     self.pose_loss = sl.check_reconstruction_loss(pose_loss)
     self.check_numerics = bool(check_numerics)
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.mpjpe_tracker = keras.metrics.Mean(name="mpjpe_mm")
     self.latent_std_tracker = keras.metrics.Mean(name="latent_std")
+    self.latent_mae_tracker = keras.metrics.Mean(name="latent_mae")
+    self.joint_head_tracker = keras.metrics.Mean(name="joint_head_mpjpe_mm")
+    self.joint_head = None
+    if self.joint_head_weight > 0.0:
+      self.joint_head = keras.layers.Dense(skeleton.NUM_JOINTS * 3, name="joint_head")
+      self.joint_head.build((None, image_to_latent.fc_units[0]))
     self.built = True
 
   def call(self, images, training=False):
@@ -236,7 +272,12 @@ class SourcePoseRegressor(keras.Model):
 
   @property
   def metrics(self):
-    return [self.loss_tracker, self.mpjpe_tracker, self.latent_std_tracker]
+    trackers = [self.loss_tracker, self.mpjpe_tracker, self.latent_std_tracker]
+    if self.latent_loss_weight > 0.0:
+      trackers.append(self.latent_mae_tracker)
+    if self.joint_head is not None:
+      trackers.append(self.joint_head_tracker)
+    return trackers
 
   def _unpack(self, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -261,10 +302,23 @@ class SourcePoseRegressor(keras.Model):
     return images, poses, sample_weight
 
   def _pose_losses(self, images, poses, sample_weight, training):
-    z = self.image_to_latent(images, training=training)
+    z, features = self.image_to_latent.call_with_features(images, training=training)
     predicted = self.pose_decoder(z, training=False)
     diff = predicted - poses
     per_sample = sl.reconstruction_error(diff / self.pose_scale_mm, self.pose_loss)
+    latent_mae = None
+    if self.latent_loss_weight > 0.0:
+      # E_p subtracts the root itself; the codes are constants (E_p is frozen).
+      target_z = tf.stop_gradient(self.pose_encoder(poses, training=False))
+      latent_mae = tf.reduce_mean(tf.abs(z - target_z), axis=-1)
+      per_sample = per_sample + self.latent_loss_weight * latent_mae
+    head_mpjpe = None
+    if self.joint_head is not None:
+      head_diff = (tf.reshape(self.joint_head(features), tf.shape(poses)) * self.pose_scale_mm
+                   - poses)
+      per_sample = per_sample + self.joint_head_weight * sl.reconstruction_error(
+          head_diff / self.pose_scale_mm, self.pose_loss)
+      head_mpjpe = tf.reduce_mean(tf.norm(head_diff, axis=-1))
     if sample_weight is None:
       loss = tf.reduce_mean(per_sample)
     else:
@@ -273,21 +327,27 @@ class SourcePoseRegressor(keras.Model):
     if self.check_numerics:
       loss = sl.check_finite(loss, f"{self.name}: pose loss")
     mpjpe = tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + 1e-12))
-    return loss, mpjpe, z
+    return loss, mpjpe, z, latent_mae, head_mpjpe
 
-  def _record(self, loss, mpjpe, z):
+  def _record(self, loss, mpjpe, z, latent_mae, head_mpjpe):
     self.loss_tracker.update_state(loss)
     self.mpjpe_tracker.update_state(mpjpe)
     self.latent_std_tracker.update_state(sl.batch_std(z))
+    if latent_mae is not None:
+      self.latent_mae_tracker.update_state(tf.reduce_mean(latent_mae))
+    if head_mpjpe is not None:
+      self.joint_head_tracker.update_state(head_mpjpe)
     return {m.name: m.result() for m in self.metrics}
 
   def train_step(self, data):
     images, poses, sample_weight = self._unpack(data)
     with tf.GradientTape() as tape:
-      loss, mpjpe, z = self._pose_losses(images, poses, sample_weight, training=True)
+      losses = self._pose_losses(images, poses, sample_weight, training=True)
     variables = self.image_to_latent.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-    return self._record(loss, mpjpe, z)
+    if self.joint_head is not None:
+      variables = variables + self.joint_head.trainable_variables
+    self.optimizer.apply_gradients(zip(tape.gradient(losses[0], variables), variables))
+    return self._record(*losses)
 
   def test_step(self, data):
     images, poses, sample_weight = self._unpack(data)
@@ -299,7 +359,10 @@ class SourcePoseRegressor(keras.Model):
         image_to_latent=keras.saving.serialize_keras_object(self.image_to_latent),
         pose_decoder=keras.saving.serialize_keras_object(self.pose_decoder),
         pose_scale_mm=self.pose_scale_mm, pose_loss=self.pose_loss,
-        check_numerics=self.check_numerics)
+        check_numerics=self.check_numerics,
+        pose_encoder=(None if self.pose_encoder is None
+                      else keras.saving.serialize_keras_object(self.pose_encoder)),
+        latent_loss_weight=self.latent_loss_weight, joint_head_weight=self.joint_head_weight)
     return config
 
   @classmethod

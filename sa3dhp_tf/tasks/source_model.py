@@ -53,7 +53,8 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                        learning_rate_decay=None, final_learning_rate_fraction=0.05, seed=0,
                        jit_compile=False, train_split="source", extra_sources=(),
                        eval_splits=("source_test", "target_test"), model_kwargs=None,
-                       init_dir=None):
+                       init_dir=None, latent_loss_weight=0.0,
+                       joint_head_weight=0.0):
   """Trains G^s with `|| D_p(G^s(x)) - y ||` on `train_split` of `data_dir`.
 
   `train_split='target_labeled'` trains the same network on labeled target frames instead: the
@@ -67,7 +68,10 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   `init_dir`: a finished `source` stage whose G starts this one (same pose AAE, image size and
   architecture; `model_kwargs` must then be empty). With `train_split='target_labeled'` this is
   the fine-tuning oracle: G^s trained further on labeled target frames, the floor for methods
-  that, like the adaptation, start from G^s."""
+  that, like the adaptation, start from G^s.
+  `latent_loss_weight`: weight of the extra latent-target term `|G^s(x) - E_p(y)|` (see
+  `SourcePoseRegressor`; 0 = the paper's pose loss alone). `joint_head_weight`: weight of the
+  auxiliary joint-regression head on G's first FC features (training only; 0 = none)."""
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
@@ -88,7 +92,10 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
     else:
       network = ImageToLatent.from_config(init.get_config())
       network.set_weights(init.get_weights())
-    model = SourcePoseRegressor(network, pose_ae.decoder)
+    model = SourcePoseRegressor(
+        network, pose_ae.decoder, latent_loss_weight=latent_loss_weight,
+        joint_head_weight=joint_head_weight,
+        pose_encoder=pose_ae.encoder if latent_loss_weight > 0 else None)
     model.compile(optimizer=keras.optimizers.Adam(
         _learning_rate(learning_rate, learning_rate_decay, steps, final_learning_rate_fraction)),
         jit_compile=jit_compile)
