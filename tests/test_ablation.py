@@ -38,6 +38,10 @@ def test_aggregate_mean_std_and_gap_closure(ablation):
   assert table["full"]["target_mpjpe"]["std"] == pytest.approx(np.std([200, 210, 220], ddof=1))
   # (310 - 210) / (310 - 100)
   assert table["full"]["gap_closure"] == pytest.approx(100.0 / 210.0)
+  assert table["full"]["gain_mm"] == pytest.approx(100.0)
+  # seed noise: hypot of the two sample stds (10 each)
+  assert table["full"]["gain_in_stds"] == pytest.approx(100.0 / np.hypot(10.0, 10.0))
+  assert "gain_mm" not in table["source_only"]
   assert table["source_only"]["gap_closure"] == pytest.approx(0.0)
   assert table["oracle"]["gap_closure"] == pytest.approx(1.0)
   assert table["full"]["subset_mpjpe_best_by_labels"]["mean"] == pytest.approx(210.0)
@@ -66,6 +70,7 @@ def test_markdown_lists_every_row_and_the_command(ablation, tmp_path):
     assert row in text
   assert "| z3 | 0.0100 | 0.0300 |" in text
   assert "25%" in text  # (300 - 250) / (300 - 100)
+  assert "| +50.0 |" in text  # one seed: a gain in mm, no noise estimate
 
 
 def test_bad_flags_exit_2(tmp_path):

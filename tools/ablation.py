@@ -183,6 +183,10 @@ def aggregate(per_run):
         entry[key] = {"mean": mean, "std": std}
     table[row] = entry
   src = table.get("source_only", {}).get("target_mpjpe")
+  if src:
+    for row, entry in table.items():
+      if row != "source_only" and "target_mpjpe" in entry:
+        entry["gain_mm"], entry["gain_in_stds"] = gain_over_source(src, entry["target_mpjpe"])
   floor = oracle_floor(table)
   ora = table[floor]["target_mpjpe"] if floor else None
   if src and ora:
@@ -193,6 +197,15 @@ def aggregate(per_run):
   return table
 
 
+def gain_over_source(source, row):
+  """(source-only - row) target MPJPE in mm, and that gain in units of the seed noise
+  sqrt(std_source^2 + std_row^2) (None with a single seed or no spread). The acceptance bar of
+  the adaptation issue is a gain above 3 such units."""
+  gain = source["mean"] - row["mean"]
+  noise = float(np.hypot(source["std"], row["std"]))
+  return gain, (gain / noise if noise > 0 else None)
+
+
 def oracle_floor(table):
   """The oracle row with the lowest target MPJPE (the tightest floor), or None."""
   present = [r for r in ORACLES if "target_mpjpe" in table.get(r, {})]
@@ -201,6 +214,13 @@ def oracle_floor(table):
 
 def _fmt(stat, digits=1):
   return "n/a" if not stat else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _fmt_gain(entry):
+  if "gain_mm" not in entry:
+    return ""
+  sigmas = entry["gain_in_stds"]
+  return f"{entry['gain_mm']:+.1f}" + ("" if sigmas is None else f" ({sigmas:+.1f})")
 
 
 def write_markdown(path, table, per_run, out, command, residuals, shared_source=False):
@@ -216,8 +236,9 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
            f"oracle), with the oracle row that reaches the lower target error "
            f"({table[oracle_floor(table)]['label'] if oracle_floor(table) else 'none run'}).", "",
            "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
-           "source_val rule / best-by-labels | latent std (target) | gap closure |",
-           "|---|---|---|---|---|---|---|---|"]
+           "source_val rule / best-by-labels | latent std (target) | gap closure | gain vs "
+           "source-only (mm, in seed stds) |",
+           "|---|---|---|---|---|---|---|---|---|"]
   for row, entry in table.items():
     subset = ("" if "subset_mpjpe_selected" not in entry else
               f"{_fmt(entry['subset_mpjpe_selected'])} / "
@@ -227,7 +248,8 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
     lines.append(f"| {entry['label']} | {entry['num_seeds']} | {_fmt(entry.get('target_mpjpe'))}"
                  f" | {_fmt(entry.get('target_pa_mpjpe'))} | {_fmt(entry.get('source_mpjpe'))} | "
                  f"{subset} | {_fmt(entry.get('target_latent_std'), 3)} | "
-                 f"{'' if closure is None else f'{100 * closure:.0f}%'} |")
+                 f"{'' if closure is None else f'{100 * closure:.0f}%'} | "
+                 f"{_fmt_gain(entry)} |")
   if residuals:
     lines += ["", "Relation residuals |T(G^s(x)) − G^s(T(x))| before adaptation (latent units, "
               "seed 0): how much each relation can teach on this shift.", "",
