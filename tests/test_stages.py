@@ -279,3 +279,26 @@ def test_source_init_dir_errors(chain, tmp_path):
   with pytest.raises(stage_io.StageError, match="model_kwargs"):
     run_stage("source", str(tmp_path / "b"), [f"source.pose_aae_dir = '{chain['pose']}'",
                                               f"source.init_dir = '{chain['source']}'"])
+
+
+def test_diagnose_source_tool_trains_every_variant(chain, tmp_path):
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = tmp_path / "diag.json"
+  tool = os.path.join(repo, "tools", "diagnose_source.py")
+  done = subprocess.run([sys.executable, tool, f"--pose_aae_dir={chain['pose']}", "--steps=2",
+                         "--log_every=1", "--batch_size=4", "--eval_batches=1",
+                         f"--output={out}"], capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert done.returncode == 0, done.stderr[-2000:]
+  report = json.loads(out.read_text())
+  assert list(report["variants"]) == ["paper", "latent", "joint_head"]
+  for name, result in report["variants"].items():
+    assert [p["step"] for p in result["curve"]] == [1, 2]
+    assert np.isfinite(result["held_out"]["target_test"]["mpjpe"])
+    assert ("joint_head_mpjpe_mm" in result["curve"][-1]) == (name == "joint_head")
+    assert ("latent_mae" in result["curve"][-1]) == (name != "paper")
+  assert report["mean_pose_mpjpe"]["source_test"] > 0
+  bad = subprocess.run([sys.executable, tool, f"--pose_aae_dir={chain['pose']}",
+                        "--variants=paper,nope", f"--output={out}"], capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  assert bad.returncode == 2 and "error: --variants" in bad.stderr
