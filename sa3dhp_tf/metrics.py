@@ -95,8 +95,9 @@ def mpjpe(pred, gt) -> float:
   return float(np.mean(joint_errors(pred, gt)))
 
 
-def _procrustes(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-  """Similarity-aligns validated float64 `pred` `[N, J, 3]` onto `gt` (VideoPose3D math)."""
+def _procrustes(pred: np.ndarray, gt: np.ndarray, return_rotation: bool = False):
+  """Similarity-aligns validated float64 `pred` `[N, J, 3]` onto `gt` (VideoPose3D math); with
+  `return_rotation`, also the rotations `[N, 3, 3]` (applied as `pred @ R`)."""
   mu_gt = gt.mean(axis=1, keepdims=True)
   mu_pred = pred.mean(axis=1, keepdims=True)
   x0 = gt - mu_gt
@@ -118,7 +119,8 @@ def _procrustes(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
   trace = np.sum(s, axis=1)[:, None, None]
   scale = trace * np.divide(norm_x, norm_y, out=np.zeros_like(norm_x), where=norm_y > 0)
   translation = mu_gt - scale * np.matmul(mu_pred, rotation)
-  return scale * np.matmul(pred, rotation) + translation
+  aligned = scale * np.matmul(pred, rotation) + translation
+  return (aligned, rotation) if return_rotation else aligned
 
 
 def procrustes_align(pred, gt) -> np.ndarray:
@@ -135,6 +137,27 @@ def pa_mpjpe(pred, gt) -> float:
   pred, gt = _check_pair(pred, gt)
   aligned = _procrustes(_flat(pred), _flat(gt))
   return float(np.mean(np.linalg.norm(aligned - _flat(gt), axis=-1)))
+
+
+def n_mpjpe(pred, gt) -> float:
+  """Scale-normalised MPJPE in mm, as VideoPose3D's `n_mpjpe`: each (root-relative) prediction
+  is scaled by the least-squares factor `<pred, gt> / <pred, pred>` before MPJPE; no rotation."""
+  pred, gt = _check_pair(pred, gt)
+  flat_pred, flat_gt = _flat(pred), _flat(gt)
+  norm_pred = np.sum(flat_pred ** 2, axis=(1, 2), keepdims=True)
+  dot = np.sum(flat_pred * flat_gt, axis=(1, 2), keepdims=True)
+  scale = np.divide(dot, norm_pred, out=np.ones_like(dot), where=norm_pred > 0)
+  return float(np.mean(np.linalg.norm(scale * flat_pred - flat_gt, axis=-1)))
+
+
+def procrustes_rotation_deg(pred, gt) -> float:
+  """Mean angle (degrees) of the rotation that PA-MPJPE's alignment applies to each prediction:
+  how far its global orientation is from the truth (0 when only the body shape is off). Not a
+  standard benchmark number; a diagnostic of errors that PA-MPJPE hides."""
+  pred, gt = _check_pair(pred, gt)
+  _, rotation = _procrustes(_flat(pred), _flat(gt), return_rotation=True)
+  cosine = (np.trace(rotation, axis1=1, axis2=2) - 1.0) / 2.0
+  return float(np.degrees(np.mean(np.arccos(np.clip(cosine, -1.0, 1.0)))))
 
 
 def pck(pred, gt, threshold: float = PCK_THRESHOLD) -> float:
@@ -223,7 +246,8 @@ def default_joint_names(num_joints: int) -> Sequence[str]:
 def evaluate_all(pred, gt, actions=None, joint_names: Optional[Sequence[str]] = None) -> dict:
   """Every metric at once, as a JSON-serializable dict:
 
-  {"num_samples": int, "mpjpe": mm, "pa_mpjpe": mm, "pck": %, "auc": %,
+  {"num_samples": int, "mpjpe": mm, "pa_mpjpe": mm, "pck": %, "auc": %, "n_mpjpe": mm,
+   "procrustes_rotation_deg": degrees,
    "per_joint": {joint name: mean error mm},
    "per_action": {action: {"mpjpe", "pa_mpjpe", "pck", "auc"}}}  ({} when `actions` is None)
 
@@ -241,6 +265,8 @@ def evaluate_all(pred, gt, actions=None, joint_names: Optional[Sequence[str]] = 
     raise ValueError(f"joint_names must be unique, got {joint_names}")
   results = {"num_samples": int(flat_pred.shape[0])}
   results.update(_summary(flat_pred, flat_gt))
+  results["n_mpjpe"] = n_mpjpe(flat_pred, flat_gt)
+  results["procrustes_rotation_deg"] = procrustes_rotation_deg(flat_pred, flat_gt)
   per_joint = per_joint_errors(flat_pred, flat_gt)
   results["per_joint"] = {name: float(e) for name, e in zip(joint_names, per_joint)}
   per_action = {}

@@ -273,8 +273,8 @@ def test_per_group_splits_by_label():
 def test_evaluate_all_is_complete_and_json_serializable():
   pred, gt, actions = _action_case()
   results = metrics.evaluate_all(pred, gt, actions=actions.astype(bytes))
-  assert set(results) == {"num_samples", "mpjpe", "pa_mpjpe", "pck", "auc", "per_joint",
-                          "per_action"}
+  assert set(results) == {"num_samples", "mpjpe", "pa_mpjpe", "pck", "auc", "n_mpjpe",
+                          "procrustes_rotation_deg", "per_joint", "per_action"}
   assert results["num_samples"] == 6
   assert results["mpjpe"] == pytest.approx(254.0 / 3.0)
   assert results["pck"] == pytest.approx(200.0 / 3.0)
@@ -315,3 +315,29 @@ def test_breakdown_report_and_json_file(tmp_path):
   with pytest.raises(ValueError, match="has type ndarray"):
     evaluation.write_results_json({"per_joint": np.zeros(3)}, str(tmp_path / "bad.json"))
   assert not (tmp_path / "bad.json").exists()
+
+
+def _rotation_z(degrees):
+  a = np.radians(degrees)
+  return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_n_mpjpe_removes_scale_only():
+  rng = np.random.default_rng(3)
+  gt = rng.normal(0.0, 200.0, (5, 17, 3))
+  gt -= gt[:, :1]
+  assert metrics.n_mpjpe(1.3 * gt, gt) == pytest.approx(0.0, abs=1e-9)
+  rotated = gt @ _rotation_z(40.0).T
+  assert metrics.n_mpjpe(rotated, gt) > 10.0
+  # the least-squares scale never makes the error worse than the unscaled one
+  noisy = gt + rng.normal(0.0, 30.0, gt.shape)
+  assert metrics.n_mpjpe(noisy, gt) <= metrics.mpjpe(noisy, gt) + 1e-9
+
+
+def test_procrustes_rotation_deg_reads_the_global_rotation():
+  rng = np.random.default_rng(4)
+  gt = rng.normal(0.0, 200.0, (4, 17, 3))
+  assert metrics.procrustes_rotation_deg(gt, gt) == pytest.approx(0.0, abs=1e-4)
+  for angle in (30.0, 120.0):
+    assert metrics.procrustes_rotation_deg(0.8 * gt @ _rotation_z(angle).T + 5.0, gt) == (
+        pytest.approx(angle, abs=1e-4))

@@ -6,7 +6,8 @@ from sa3dhp_tf import metrics
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 
-SUMMARY_KEYS = ("mpjpe", "pa_mpjpe", "pck", "auc", "latent_std", "num_samples")
+SUMMARY_KEYS = ("mpjpe", "pa_mpjpe", "pck", "auc", "n_mpjpe", "procrustes_rotation_deg",
+                "latent_std", "num_samples")
 
 
 def predict_split(image_to_latent, pose_decoder, data_dir, split, batch_size=256,
