@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: builds the default synthetic benchmark, runs every stage (pose AAE, motion AAE,
 # G^s, relation networks, adaptation, and the target-supervised oracle), evaluates source-only vs
-# adapted on the target test split and prints the results table. About 20 minutes on 2 CPU cores.
+# adapted on the target test split and prints the results table. About 12 minutes on 2 CPU cores.
 # Reruns skip finished work and resume interrupted stages. Output: demo_out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
