@@ -66,8 +66,9 @@ def main(argv):
     config.exit_with_error(str(e))
   evaluation.write_results_json(results, FLAGS.output)
   print(evaluation.format_breakdown(results))
-  print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "n_mpjpe", "procrustes_rotation_deg",
-                                          "pck", "auc", "latent_std")}))
+  print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "n_mpjpe",
+                                          "procrustes_rotation_deg", "pck", "auc",
+                                          "latent_std")}))
 
 
 if __name__ == "__main__":

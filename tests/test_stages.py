@@ -235,15 +235,16 @@ def test_checkpoint_restores_every_weight_and_optimizer_state(chain, tmp_path):
 
 def test_source_cosine_schedule_runs_and_ends_at_its_floor(chain, tmp_path):
   from sa3dhp_tf.tasks import source_model
-  schedule = source_model._learning_rate(1e-3, "cosine", 100, 0.05)  # pylint: disable=protected-access
+  learning_rate = source_model._learning_rate  # pylint: disable=protected-access
+  schedule = learning_rate(1e-3, "cosine", 100, 0.05)
   assert float(schedule(0)) == pytest.approx(1e-3)
   assert float(schedule(100)) == pytest.approx(5e-5)
   assert float(schedule(50)) == pytest.approx(5e-5 + 0.5 * (1e-3 - 5e-5), rel=1e-4)
-  assert source_model._learning_rate(1e-3, None, 100, 0.05) == 1e-3  # pylint: disable=protected-access
+  assert learning_rate(1e-3, None, 100, 0.05) == 1e-3
   model_dir = str(tmp_path / "cosine")
-  config.parse_gin(["tiny/stages.gin"], [f"source.pose_aae_dir = '{chain['pose']}'",
-                                         "source.steps = 4", "source.learning_rate_decay = 'cosine'"],
-                   finalize=False)
+  bindings = [f"source.pose_aae_dir = '{chain['pose']}'", "source.steps = 4",
+              "source.learning_rate_decay = 'cosine'"]
+  config.parse_gin(["tiny/stages.gin"], bindings, finalize=False)
   try:
     tasks.check_stage("source")
     tasks.get_stage("source")(model_dir)

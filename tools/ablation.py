@@ -224,6 +224,7 @@ def _fmt_gain(entry):
 
 
 def write_markdown(path, table, per_run, out, command, residuals, shared_source=False):
+  floor = oracle_floor(table)
   lines = ["# Results on the synthetic domain-shift benchmark", "",
            "Produced by:", "", "```", command, "```", "",
            *(["With --shared_source, G^s and the oracle are trained once (seed 0): their ± 0.0 is "
@@ -234,7 +235,7 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
            "the per-loop evaluation subset) of the checkpoint target labels would have picked, "
            "reported for comparison only. Gap closure = (source-only − row) / (source-only − "
            f"oracle), with the oracle row that reaches the lower target error "
-           f"({table[oracle_floor(table)]['label'] if oracle_floor(table) else 'none run'}).", "",
+           f"({table[floor]['label'] if floor else 'none run'}).", "",
            "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
            "source_val rule / best-by-labels | latent std (target) | gap closure | gain vs "
            "source-only (mm, in seed stds) |",

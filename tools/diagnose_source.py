@@ -27,6 +27,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from sa3dhp_tf.config import exit_with_error as _fail
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pose_aae_dir", None, "Model dir of a finished pose_aae stage.")
 flags.DEFINE_string("data_dir", None, "Benchmark dir (default: the pose stage's data_dir).")
@@ -46,11 +48,6 @@ VARIANTS = {
     "latent": {"latent_loss_weight": 10.0, "joint_head_weight": 0.0},
     "joint_head": {"latent_loss_weight": 1.0, "joint_head_weight": 1.0},
 }
-
-
-def _fail(message):
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
 
 
 def mean_pose_error(data_dir, split, eval_batches):
@@ -78,9 +75,8 @@ def train_variant(name, pose_ae, data_dir, image_size):
   network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
                           latent_range=pose_ae.latent_range)
   settings = VARIANTS[name]
-  model = SourcePoseRegressor(network, pose_ae.decoder,
-                              pose_encoder=pose_ae.encoder if settings["latent_loss_weight"] else None,
-                              **settings)
+  encoder = pose_ae.encoder if settings["latent_loss_weight"] else None
+  model = SourcePoseRegressor(network, pose_ae.decoder, pose_encoder=encoder, **settings)
   model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
       FLAGS.learning_rate, FLAGS.steps, alpha=0.05)))
   dataset = pipelines.source_frames(records.shard_paths(data_dir, FLAGS.train_split),
