@@ -9,10 +9,12 @@ import sys
 
 import gin
 
+from sa3dhp_tf import errors
+
 GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
 
 
-class ConfigError(ValueError):
+class ConfigError(errors.UserError):
   """A configuration problem a user must fix (bad file, binding or stage name)."""
 
 
@@ -46,9 +48,7 @@ def parse_gin(gin_files, gin_bindings, finalize=True):
   return files
 
 
-def _first_line(error: Exception) -> str:
-  text = str(error).strip() or type(error).__name__
-  return text.splitlines()[0]
+_first_line = errors.first_line
 
 
 def write_config(model_dir: str, name: str, text: str) -> str:
@@ -59,7 +59,5 @@ def write_config(model_dir: str, name: str, text: str) -> str:
 
 
 def exit_with_error(message):
-  """What a binary does with a user error: one `error:` line on stderr, exit status 2. Gin
-  appends "In call to configurable ..." on a second line; the first line names the problem."""
-  print(f"error: {str(message).strip().splitlines()[0]}", file=sys.stderr)
-  sys.exit(2)
+  """Kept for callers that report outside `errors.run`; see `errors.exit_with_error`."""
+  errors.exit_with_error(message)

@@ -11,11 +11,11 @@ line and exit with status 2.
 
 import json
 
-from absl import app
 from absl import flags
 import gin
 
 from sa3dhp_tf import config
+from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s).")
@@ -51,19 +51,15 @@ def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256
 
 
 def main(argv):
-  if len(argv) > 1:
-    config.exit_with_error(f"unexpected positional arguments: {' '.join(argv[1:])}")
-  for flag in ("model_dir", "output"):
-    if not getattr(FLAGS, flag):
-      config.exit_with_error(f"--{flag} is required")
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "model_dir", "output")
+  errors.ensure_writable_file(FLAGS.output, "--output")
   from sa3dhp_tf import evaluation
-  from sa3dhp_tf.data.schema import DataError
-  from sa3dhp_tf.tasks.stage_io import StageError
+  config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   try:
-    config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
     results = evaluate_model(FLAGS.model_dir, FLAGS.split, FLAGS.data_dir)
-  except (config.ConfigError, StageError, DataError, FileNotFoundError) as e:
-    config.exit_with_error(str(e))
+  except FileNotFoundError as e:
+    raise errors.UserError(str(e)) from e
   evaluation.write_results_json(results, FLAGS.output)
   print(evaluation.format_breakdown(results))
   print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "n_mpjpe",
@@ -72,4 +68,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

@@ -11,12 +11,12 @@ training and the operative config to `model_dir/operative_config.gin` after it.
 
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import gin
 
 from sa3dhp_tf import config
+from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s); repeatable.")
@@ -26,10 +26,8 @@ flags.DEFINE_string("stage", None, "Stage to run; overrides the gin binding `tra
 
 
 def main(argv):
-  if len(argv) > 1:
-    config.exit_with_error(f"unexpected positional arguments: {' '.join(argv[1:])}")
-  if not FLAGS.model_dir:
-    config.exit_with_error("--model_dir is required")
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "model_dir")
   import sa3dhp_tf.tasks as tasks  # registers every stage's configurables before parsing
   try:
     config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
@@ -39,22 +37,20 @@ def main(argv):
                                + ", ".join(tasks.stage_names()))
     stage_fn = tasks.get_stage(stage_name)
     tasks.check_stage(stage_name)
-  except (config.ConfigError, KeyError) as e:
-    config.exit_with_error(e.args[0] if e.args else str(e))
-  os.makedirs(FLAGS.model_dir, exist_ok=True)
+  except KeyError as e:  # the stage registry's lookup
+    raise errors.UserError(e.args[0] if e.args else str(e)) from e
+  errors.ensure_writable_dir(FLAGS.model_dir, "--model_dir")
   config.write_config(FLAGS.model_dir, "config.gin", gin.config_str())
   logging.info("running stage %s into %s", stage_name, FLAGS.model_dir)
-  from sa3dhp_tf.data.schema import DataError
-  from sa3dhp_tf.tasks.stage_io import StageError
   try:
     stage_fn(FLAGS.model_dir)
-  except (StageError, DataError, FileNotFoundError) as e:
-    config.exit_with_error(str(e))
+  except FileNotFoundError as e:
+    raise errors.UserError(str(e)) from e
   config.write_config(FLAGS.model_dir, "operative_config.gin", gin.operative_config_str())
 
 
 def run_main():
-  app.run(main)
+  errors.run(main)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ Unlabeled target clips never carry poses: the adaptation stage cannot read label
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import errors
 from sa3dhp_tf import skeleton
 
 SCHEMA_VERSION = 1
@@ -47,7 +48,7 @@ KINDS = ("frame", "clip", "mocap")
 _J3 = skeleton.NUM_JOINTS * 3
 
 
-class DataError(ValueError):
+class DataError(errors.UserError):
   """Bad data; the message names the file (and record index where known)."""
 
 

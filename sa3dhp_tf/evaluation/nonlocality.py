@@ -16,6 +16,7 @@ networks are trained on. Selection reads only the unlabeled mocap split (never t
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import errors
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data import pipelines
@@ -30,7 +31,7 @@ DEFAULT_NUM_WINDOWS = 256
 _SPACES = (relations.POSE, relations.MOTION)
 
 
-class NonlocalityError(ValueError):
+class NonlocalityError(errors.UserError):
   """A measurement or selection that the given inputs cannot support (too few mocap samples,
   more relations asked for than measured, no data dir); the message says which."""
 

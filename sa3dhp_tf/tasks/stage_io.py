@@ -14,12 +14,14 @@ import os
 
 import keras
 
+from sa3dhp_tf import errors
+
 FORMAT_VERSION = 1
 INFO_FILE = "stage_info.json"
 EXPORT_DIR = "export"
 
 
-class StageError(ValueError):
+class StageError(errors.UserError):
   """A missing or incompatible earlier stage."""
 
 

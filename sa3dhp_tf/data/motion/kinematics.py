@@ -11,6 +11,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from sa3dhp_tf import errors
 from sa3dhp_tf import skeleton
 
 TARGET_FPS = 30.0
@@ -37,7 +38,7 @@ MAX_STATURE_RATIO = 2.0
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
-class MotionFormatError(ValueError):
+class MotionFormatError(errors.UserError):
   """A motion file is malformed or unsupported. The message starts with `path:line:` (or `path:`
   when no single line is to blame)."""
 
