@@ -13,6 +13,8 @@ weights; docs/results.md says how the tables account for that (G^s trained per s
 
 import gin
 
+from sa3dhp_tf import errors
+
 
 @gin.configurable("reproducibility")
 def settings(deterministic_ops=True):
@@ -20,22 +22,33 @@ def settings(deterministic_ops=True):
   return {"deterministic_ops": bool(deterministic_ops)}
 
 
-def seed_everything(seed: int) -> dict:
+def seed_everything(seed: int, jit_compile: bool = False) -> dict:
   """Seeds every generator the project draws from and applies `settings()`; returns them (with
-  the seed) so a stage can write them beside its results."""
-  import keras
-  import tensorflow as tf
+  the seed) so a stage can write them beside its results.
 
-  keras.utils.set_random_seed(int(seed))  # python random, numpy, TF global seed
+  Keras compiles without XLA whenever op determinism is on (not every XLA op has a deterministic
+  kernel), so a stage asking for `jit_compile=True` under `deterministic_ops=True` would silently
+  lose it; that pairing is refused instead.
+  """
+  import keras
+
   applied = settings()
-  if applied["deterministic_ops"]:
-    tf.config.experimental.enable_op_determinism()
-  else:
-    # A process that ran a deterministic stage earlier (tests, the ablation) keeps the flag on
-    # otherwise; honour the setting of the stage that runs now. TF has no public switch back.
-    from tensorflow.python.framework import config as tf_config
-    tf_config.disable_op_determinism()
+  if jit_compile and applied["deterministic_ops"]:
+    raise errors.UserError("jit_compile=True needs reproducibility.deterministic_ops = False "
+                           "(Keras turns XLA off under op determinism)")
+  keras.utils.set_random_seed(int(seed))  # python random, numpy, TF global seed
+  set_op_determinism(applied["deterministic_ops"])
   return {"seed": int(seed), **applied}
+
+
+def set_op_determinism(enabled: bool) -> None:
+  # TF has no public switch back, and a process that ran a deterministic stage earlier (tests,
+  # the ablation) would keep the flag on otherwise.
+  from tensorflow.python.framework import config as tf_config
+  if enabled:
+    tf_config.enable_op_determinism()
+  else:
+    tf_config.disable_op_determinism()
 
 
 def op_determinism_enabled() -> bool:

@@ -161,6 +161,7 @@ def build_components(config, image_size, relation_keys, seed):
 
   from sa3dhp_tf import reproducibility
   reproducibility.seed_everything(seed)  # seeds tf.data ops too
+  reproducibility.set_op_determinism(False)  # Keras drops XLA under it; the XLA rows need it off
   g = ImageToLatent(input_size=image_size, **config["image_to_latent"])
   pose_ae = PoseAutoencoder(**config["pose_autoencoder"])
   motion_ae = MotionAutoencoder(**config["motion_autoencoder"])

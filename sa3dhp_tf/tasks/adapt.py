@@ -252,7 +252,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   selection_rule: how the reported checkpoint is picked without target labels.
   model_kwargs: further `RelationDistillationModel` arguments.
   """
-  reproducibility.seed_everything(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   energies = list(energies)
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]

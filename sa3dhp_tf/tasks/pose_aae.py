@@ -30,7 +30,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
   """Trains E_p/D_p on random virtual views of the mocap split; writes the stage output with
   held-out reconstruction MPJPE and the plausibility of decoded prior samples.
   `model_kwargs`: constructor arguments of `PoseAutoencoder` (latent_dim, latent_range, ...)."""
-  reproducibility.seed_everything(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
   with strategy.scope():

@@ -71,7 +71,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   """Trains one relation network per key. `pose_side_overrides` {key: other_key} trains key's
   network on another relation's pose side: the placebo control (a relation net taught the wrong
   transformation)."""
-  reproducibility.seed_everything(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   motion_ae = None
   keys = tuple(relation_keys)
