@@ -10,6 +10,8 @@ from their checkpoints). Pre-learning (pose AAE, motion AAE, relation networks, 
 relation networks) is shared by all rows; G^s and the oracles (from scratch on labeled target
 frames; G^s fine-tuned on them, --finetune_steps) are trained per seed unless
 --shared_source. Writes OUT/results.json, OUT/adaptation_curves.png and the markdown table.
+Progress: one line per stage, numbered "[k/n]", with a step bar and the time left in the stage
+(`sa3dhp_tf.progress`); each stage's command line and output go to OUT/logs/<run>.log.
 """
 
 import json
