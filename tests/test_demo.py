@@ -2,7 +2,6 @@
 lines in a non-terminal log, the short answer, the pictures, and a rerun that skips finished
 work; plus the answer's wording and its paired interval on hand-made numbers."""
 
-import importlib.util
 import json
 import os
 import re
@@ -18,11 +17,8 @@ NUM_TRAINING_STAGES = 6  # pose AAE, motion AAE, relation nets, G^s, fine-tuned 
 
 @pytest.fixture(scope="module")
 def demo_report():
-  spec = importlib.util.spec_from_file_location("demo_report",
-                                                os.path.join(REPO, "tools", "demo_report.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from sa3dhp_tf.evaluation import adaptation_answer
+  return adaptation_answer
 
 
 def _table(source, adapted, oracle, seeds=1, adapted_std=0.0, gain_in_stds=None):
