@@ -18,6 +18,15 @@ class ConfigError(errors.UserError):
   """A configuration problem a user must fix (bad file, binding or stage name)."""
 
 
+def bound_value(parameter, default):
+  """The gin binding of `parameter` ('fn.arg'), or `default` when it is not bound (stage checks
+  read settings this way before anything runs)."""
+  try:
+    return gin.query_parameter(parameter)
+  except ValueError:
+    return default
+
+
 def resolve_gin_file(path: str) -> str:
   candidates = [path]
   if not os.path.isabs(path):

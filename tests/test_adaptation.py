@@ -1,6 +1,7 @@
 """RelationDistillationModel (paper Algorithm 1 step 7), its schedules, checkpoints, distribution,
 diagnostics and the collapse monitor, on tiny real components (16 px images)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -107,6 +108,49 @@ class OptimizerTrace(keras.callbacks.Callback):
     self.steps.append(tuple(k for k in now if now[k] != self._last[k]))
     self._last = now
     self.logs.append({k: float(v) for k, v in (logs or {}).items()})
+
+
+# --- fixed seeds: every built-in energy, recorded before the energy registry refactor ------------
+
+ALL_ENERGY_KINDS = ("lcr", "hcr", "z3", "v3", "source", "target_supervised", "domain_adversarial",
+                    "latent_spread")
+# From the code at 85880af (if/elif energy dispatch): make_model(seed=3), make_batch(seed=4),
+# energies before and after one eager round-robin cycle at lr 1e-3, and sum |res3 weights| after.
+RECORDED_ENERGIES = {
+    "before": {"lcr": 2.4459452629089355, "hcr": 0.05075319856405258, "z3": 0.011125721968710423,
+               "v3": 0.003144069341942668, "source": 0.6241974234580994,
+               "target_supervised": 0.6241974234580994, "domain_adversarial": 1.387198567390442,
+               "latent_spread": 0.0},
+    "stats": {"latent_std": 0.010750902816653252, "latent_std_ratio": 1.0, "collapse": 0.0,
+              "domain_accuracy": 0.5},
+    "after": {"lcr": 1.92045259475708, "hcr": 5.9604641222676946e-08, "z3": 0.009318087249994278,
+              "v3": 0.002610568655654788, "source": 0.6239838600158691,
+              "target_supervised": 0.6239838600158691, "domain_adversarial": 1.385603666305542,
+              "latent_spread": 0.0},
+    "res3_abs_sum": 63.344215393066406,
+}
+
+
+def test_every_energy_reproduces_recorded_values():
+  keys = ("z3", "v3")
+  model = make_model(seed=3, energies=ALL_ENERGY_KINDS, keys=keys)
+  batch = make_batch(seed=4, keys=keys, source=True, target=True)
+  close = lambda a, b: float(a) == pytest.approx(b, rel=1e-5, abs=1e-6)
+  losses, stats = model.compute_energies(batch)
+  assert set(losses) == set(RECORDED_ENERGIES["before"])
+  for name, value in RECORDED_ENERGIES["before"].items():
+    assert close(losses[name], value), name
+  assert set(stats) == set(RECORDED_ENERGIES["stats"])
+  for name, value in RECORDED_ENERGIES["stats"].items():
+    assert close(stats[name], value), name
+  model.compile(optimizers={e: 1e-3 for e in ALL_ENERGY_KINDS}, schedule="round_robin",
+                run_eagerly=True)
+  model.fit(dataset(batch), steps_per_epoch=len(ALL_ENERGY_KINDS), verbose=0)
+  losses, _ = model.compute_energies(batch)
+  for name, value in RECORDED_ENERGIES["after"].items():
+    assert close(losses[name], value), name
+  res3 = sum(np.sum(np.abs(v.numpy())) for v in model.image_to_latent.stage_variables("res3"))
+  assert close(res3, RECORDED_ENERGIES["res3_abs_sum"])
 
 
 # --- what trains -------------------------------------------------------------------------------
@@ -237,11 +281,70 @@ def test_domain_adversarial_reverses_the_gradient_into_g():
              for v in model.domain_discriminator.variables)
 
 
+def _probe_energy_loss(inputs):
+  """A new energy, defined here only: a linear probe on G's anchor latents regresses the
+  latents of the augmented clip (stop-gradient target)."""
+  z_anchor = inputs.anchor[0]
+  z_augmented = tf.stop_gradient(inputs.latents["augmented"][0])
+  predicted = inputs.layers["probe_head"](tf.reshape(z_anchor, [-1, z_anchor.shape[-1]]))
+  return tf.reduce_mean(tf.abs(predicted - tf.reshape(z_augmented, [-1, z_anchor.shape[-1]])))
+
+
+@pytest.fixture
+def probe_energy():
+  from sa3dhp_tf.modeling import energies
+  entry = energies.register_energy(energies.Energy(
+      name="probe", loss=_probe_energy_loss, batch_keys=("window", "augmented"),
+      image_keys=("augmented",),
+      layers=(energies.EnergyLayer("probe_head",
+                                   lambda m: keras.layers.Dense(m.latent_dim, name="probe_head"),
+                                   lambda m: m.latent_dim),),
+      learning_rate=1e-3))
+  yield entry
+  energies.unregister_energy("probe")
+
+
+def test_an_energy_registered_in_the_test_file_trains_one_step(probe_energy):
+  from sa3dhp_tf.modeling import energies
+  with pytest.raises(ValueError, match="already registered"):
+    energies.register_energy(probe_energy)
+  with pytest.raises(ValueError, match="relation key"):
+    energies.register_energy(dataclasses.replace(probe_energy, name="z3"))
+  model = make_model(energies=("probe", "z1"), keys=("z1",))
+  assert model.required_batch_keys() == ["window", "augmented", "counterpart/z1"]
+  probe = model.probe_head
+  assert {v.path for v in model.energy_variables("probe")} == (
+      {v.path for v in model.image_to_latent.stage_variables("res3")}
+      | {v.path for v in probe.trainable_variables})
+  batch = make_batch(seed=2, keys=("z1",), source=False)
+  # Its loss, computed here from G and the probe directly.
+  z_anchor, _ = ad.image_latents(model.image_to_latent, windows.middle_clip(batch["window"], -4))
+  z_augmented, _ = ad.image_latents(model.image_to_latent, batch["augmented"])
+  expected = np.mean(np.abs(probe(tf.reshape(z_anchor, [-1, LATENT])).numpy()
+                            - z_augmented.numpy().reshape(-1, LATENT)))
+  losses, _ = model.compute_energies(batch, ("probe",))
+  assert float(losses["probe"]) == pytest.approx(expected, rel=1e-5)
+  model.compile()  # the probe's default learning rate comes from its entry
+  assert model.energy_optimizers["probe"].learning_rate.numpy() == pytest.approx(1e-3)
+  g_frozen = snapshot([v for v in model.image_to_latent.variables
+                       if v.path not in {w.path for w in model.energy_variables("probe")}])
+  trained = snapshot(model.energy_variables("probe"))
+  history = model.fit(dataset(batch), steps_per_epoch=1, verbose=0)  # compiled step
+  assert np.isfinite(history.history["probe_loss"][-1])
+  assert int(model.energy_optimizers["probe"].iterations.numpy()) == 1
+  assert int(model.energy_optimizers["z1"].iterations.numpy()) == 0
+  after = snapshot(model.variables)
+  assert all(not np.array_equal(after[p], v) for p, v in trained.items()
+             if "kernel" in p and ("probe_head" in p or "res3" in p))
+  for path, value in g_frozen.items():
+    np.testing.assert_array_equal(after[path], value, err_msg=path)
+
+
 def test_bad_configuration_and_batches_are_named():
   components = make_components(keys=("z1",))
   with pytest.raises(ValueError, match="relation_networks\\['z3'\\]"):
     ad.RelationDistillationModel(**components, energies=("z3",))
-  with pytest.raises(KeyError, match="unknown relation"):
+  with pytest.raises(KeyError, match="unknown energy 'z9'.*relation keys"):
     ad.RelationDistillationModel(**components, energies=("z9",))
   with pytest.raises(ValueError, match="motion_encoder"):
     ad.RelationDistillationModel(**dict(components, motion_encoder=None), energies=("hcr",))

@@ -1,0 +1,119 @@
+"""Runs the ablation's stages (tools/ablation.py is the binary; the table is
+`evaluation/ablation.py`). Every run is one `python -m sa3dhp_tf.train` subprocess with its own
+model dir under OUT, so a rerun skips finished runs and resumes interrupted ones from their
+checkpoints. Pre-learning (pose AAE, motion AAE, relation networks, and the placebo relation
+networks) is shared by all rows; G^s and the oracles are trained per seed unless
+`shared_source`. Nothing here reads flags.
+"""
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from typing import Sequence
+
+from sa3dhp_tf.evaluation import ablation
+from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
+from sa3dhp_tf.modeling import energies as energy_lib
+
+
+class StageFailed(RuntimeError):
+  """A stage subprocess exited with an error; its log file is named."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StageRunner:
+  """Runs stages as `python -m sa3dhp_tf.train` with these gin files and bindings (added after
+  each run's own), logging to `log_dir`."""
+  gin_files: Sequence[str]
+  gin_bindings: Sequence[str]
+  log_dir: str
+  log: object = print
+
+  def run(self, stage, model_dir, bindings=()):
+    """Runs one stage unless it already finished; returns its results dict."""
+    results_path = os.path.join(model_dir, "results.json")
+    if (os.path.exists(os.path.join(model_dir, "stage_info.json"))
+        and os.path.exists(results_path)):
+      with open(results_path) as f:
+        return json.load(f)
+    cmd = [sys.executable, "-m", "sa3dhp_tf.train", f"--stage={stage}",
+           *[f"--gin_file={f}" for f in self.gin_files],
+           *[f"--gin_bindings={b}" for b in list(bindings) + list(self.gin_bindings)],
+           f"--model_dir={model_dir}"]
+    os.makedirs(self.log_dir, exist_ok=True)
+    log_path = os.path.join(self.log_dir, os.path.basename(model_dir.rstrip("/")) + ".log")
+    start = time.time()
+    self.log(f"[ablation] {' '.join(shlex.quote(c) for c in cmd)}")
+    with open(log_path, "a") as log:
+      done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    if done.returncode != 0:
+      raise StageFailed(f"stage {stage} failed (exit {done.returncode}); see {log_path}")
+    self.log(f"[ablation]   done in {time.time() - start:.0f} s")
+    with open(results_path) as f:
+      return json.load(f)
+
+
+def prelearn(runner, out, data_dir, rows):
+  """Pose AAE, motion AAE, the relation networks (and the placebo ones if a row needs them).
+  Returns role -> model dir."""
+  dirs = {k: os.path.join(out, "prelearn", k) for k in
+          ("pose_aae", "motion_aae", "relation_nets", "relation_nets_placebo")}
+  runner.run("pose_aae", dirs["pose_aae"], [f"pose_aae.data_dir='{data_dir}'"])
+  runner.run("motion_aae", dirs["motion_aae"], [f"motion_aae.pose_aae_dir='{dirs['pose_aae']}'"])
+  common = [f"relation_nets.pose_aae_dir='{dirs['pose_aae']}'",
+            f"relation_nets.motion_aae_dir='{dirs['motion_aae']}'",
+            f"relation_nets.relation_keys={ablation.PAPER_RELATIONS}"]
+  runner.run("relation_nets", dirs["relation_nets"], common)
+  if any(ablation.get_row(r).relation_nets == ablation.PLACEBO_NETS for r in rows):
+    runner.run("relation_nets", dirs["relation_nets_placebo"],
+               common + [f"relation_nets.pose_side_overrides={ablation.PLACEBO_OVERRIDES}"])
+  else:
+    del dirs["relation_nets_placebo"]
+  return dirs
+
+
+def train_sources(runner, out, dirs, seeds, rows, finetune_steps, shared_source=False):
+  """G^s and the oracle rows in `rows`, per seed (once, seed 0, with `shared_source`). Returns
+  seed -> role -> model dir."""
+  sources = {}
+  for seed in seeds:
+    base = 0 if shared_source else seed
+    sources[seed] = {role: os.path.join(out, f"seed{base}", role)
+                     for role in ("source",) + ablation.ORACLES}
+    common = [f"source.pose_aae_dir='{dirs['pose_aae']}'", f"source.seed={base}"]
+    runner.run("source", sources[seed]["source"], common)
+    if "oracle" in rows:
+      runner.run("source", sources[seed]["oracle"],
+                 common + ["source.train_split='target_labeled'"])
+    if "oracle_finetune" in rows:
+      runner.run("source", sources[seed]["oracle_finetune"],
+                 common + ["source.train_split='target_labeled'",
+                           f"source.steps={finetune_steps}",
+                           f"source.init_dir='{sources[seed]['source']}'",
+                           "source.model_kwargs=None"])
+  return sources
+
+
+def run_row(runner, row, seed, out, dirs, sources):
+  """One row at one seed: the source stage's results dict for rows that do not adapt, an
+  `AdaptationResults` for the others."""
+  entry = ablation.get_row(row)
+  if row == ablation.SOURCE_ONLY:
+    return runner.run("source", sources[seed]["source"])
+  if not entry.adapts:
+    return runner.run("source", sources[seed][row])
+  bindings = [f"adapt.source_dir='{sources[seed]['source']}'",
+              f"adapt.energies={entry.energies}", f"adapt.seed={seed}"]
+  # E_m and the relation networks both come from the relation_nets stage.
+  needs = energy_lib.requirements(entry.energies)
+  if entry.relation_nets or needs & {energy_lib.MOTION_ENCODER, energy_lib.RELATION_NETWORK}:
+    key = ("relation_nets_placebo" if entry.relation_nets == ablation.PLACEBO_NETS
+           else "relation_nets")
+    bindings.append(f"adapt.relation_nets_dir='{dirs[key]}'")
+  return AdaptationResults.from_json(
+      runner.run("adapt", os.path.join(out, f"seed{seed}", row), bindings))
