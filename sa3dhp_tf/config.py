@@ -10,6 +10,7 @@ import sys
 import gin
 
 from sa3dhp_tf import errors
+from sa3dhp_tf import model_widths  # noqa: F401  (registers the %TINY_* gin constants)
 
 GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
 

@@ -22,3 +22,5 @@ TINY = {
 
 for _model, _widths in TINY.items():
   gin.constant(f"TINY_{_model.upper()}", dict(_widths))
+# relation_nets takes its widths as a stage argument, not a model_kwargs dict.
+gin.constant("TINY_RELATION_HIDDEN_UNITS", TINY["relation_network"]["hidden_units"])

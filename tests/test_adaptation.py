@@ -23,9 +23,11 @@ from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
 from sa3dhp_tf.modeling.pose_autoencoder import PoseAutoencoder
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 
+from testing import TINY
+
 SIZE = 16
-LATENT = 8
-MOTION = 12
+LATENT = TINY["pose_autoencoder"]["latent_dim"]
+MOTION = TINY["motion_autoencoder"]["motion_dim"]
 THETA = 30.0
 
 
@@ -33,18 +35,15 @@ def make_components(seed=0, keys=("z1", "v3"), motion=True):
   """Tiny untrained G, D_p, E_m and relation nets (an untrained RelationNetwork is the
   identity: its residual branch ends in a zero-initialised layer)."""
   keras.utils.set_random_seed(seed)
-  g = ImageToLatent(input_size=SIZE, latent_dim=LATENT, fc_units=(16, 16),
-                    backbone_widths=(4, 4, 4), backbone_blocks=(1, 1, 1))
-  pose_ae = PoseAutoencoder(latent_dim=LATENT, encoder_units=(16,), decoder_units=(16,),
-                            discriminator_units=(8,))
-  motion_ae = MotionAutoencoder(latent_dim=LATENT, motion_dim=MOTION, lstm_units=4,
-                                discriminator_units=(8,))
+  g = ImageToLatent(input_size=SIZE, latent_dim=LATENT, **TINY["image_to_latent"])
+  pose_ae = PoseAutoencoder(**TINY["pose_autoencoder"])
+  motion_ae = MotionAutoencoder(latent_dim=LATENT, **TINY["motion_autoencoder"])
   if not motion:
     motion_ae = None
   nets = {}
   for key in keys:
     dim = LATENT if relations.get_relation(key).space == relations.POSE else MOTION
-    nets[key] = RelationNetwork(dim, (8,), name=f"relation_{key}")
+    nets[key] = RelationNetwork(dim, name=f"relation_{key}", **TINY["relation_network"])
   return dict(image_to_latent=g, pose_decoder=pose_ae.decoder,
               motion_encoder=None if motion_ae is None else motion_ae.encoder,
               relation_networks=nets)
@@ -54,7 +53,7 @@ def make_model(seed=0, energies=("lcr", "z1"), keys=("z1", "v3"), **kwargs):
   motion = "hcr" in energies or any(
       relations.get_relation(k).space == relations.MOTION for k in keys)
   return ad.RelationDistillationModel(**make_components(seed, keys, motion), energies=energies,
-                                      projection_units=(16, 8), **kwargs)
+                                      **TINY["adaptation"], **kwargs)
 
 
 def make_batch(seed=0, batch=2, keys=("z1", "v3"), static=False, symmetric=False,
@@ -114,20 +113,21 @@ class OptimizerTrace(keras.callbacks.Callback):
 
 ALL_ENERGY_KINDS = ("lcr", "hcr", "z3", "v3", "source", "target_supervised", "domain_adversarial",
                     "latent_spread")
-# From the code at 85880af (if/elif energy dispatch): make_model(seed=3), make_batch(seed=4),
-# energies before and after one eager round-robin cycle at lr 1e-3, and sum |res3 weights| after.
+# From the code at 85880af (before the energies registry: if/elif energy dispatch), run with the
+# widths of `model_widths.TINY`: make_model(seed=3), make_batch(seed=4), energies before and
+# after one eager round-robin cycle at lr 1e-3, and sum |res3 weights| after.
 RECORDED_ENERGIES = {
-    "before": {"lcr": 2.4459452629089355, "hcr": 0.05075319856405258, "z3": 0.011125721968710423,
-               "v3": 0.003144069341942668, "source": 0.6241974234580994,
-               "target_supervised": 0.6241974234580994, "domain_adversarial": 1.387198567390442,
+    "before": {"lcr": 2.141116142272949, "hcr": 0.18999332189559937, "z3": 0.036714132875204086,
+               "v3": 0.014075679704546928, "source": 0.6273697018623352,
+               "target_supervised": 0.6273697018623352, "domain_adversarial": 1.389594316482544,
                "latent_spread": 0.0},
-    "stats": {"latent_std": 0.010750902816653252, "latent_std_ratio": 1.0, "collapse": 0.0,
+    "stats": {"latent_std": 0.03759380802512169, "latent_std_ratio": 1.0, "collapse": 0.0,
               "domain_accuracy": 0.5},
-    "after": {"lcr": 1.92045259475708, "hcr": 5.9604641222676946e-08, "z3": 0.009318087249994278,
-              "v3": 0.002610568655654788, "source": 0.6239838600158691,
-              "target_supervised": 0.6239838600158691, "domain_adversarial": 1.385603666305542,
+    "after": {"lcr": 2.032784938812256, "hcr": 0.03876245394349098, "z3": 0.03304539620876312,
+              "v3": 0.012257207185029984, "source": 0.626120388507843,
+              "target_supervised": 0.626120388507843, "domain_adversarial": 1.3729815483093262,
               "latent_spread": 0.0},
-    "res3_abs_sum": 63.344215393066406,
+    "res3_abs_sum": 160.1507568359375,
 }
 
 
@@ -349,7 +349,7 @@ def test_bad_configuration_and_batches_are_named():
   with pytest.raises(ValueError, match="motion_encoder"):
     ad.RelationDistillationModel(**dict(components, motion_encoder=None), energies=("hcr",))
   model = ad.RelationDistillationModel(**components, energies=("z1", "source"),
-                                       projection_units=(16, 8))
+                                       **TINY["adaptation"])
   assert model.required_batch_keys() == ["window", "counterpart/z1", "source_image",
                                          "source_pose3d"]
   batch = make_batch(keys=("z1",))

@@ -5,13 +5,13 @@ input shapes, and tools/bench_adapt_step.py end to end on tiny models (one energ
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from sa3dhp_tf.benchmarks import adapt_step
+
+import testing
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO_ROOT, "tools", "bench_adapt_step.py")
@@ -20,11 +20,7 @@ B, SIZE = 2, 16
 
 
 def run_tool(args, cwd, timeout=180):
-  env = dict(os.environ)
-  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-  return subprocess.run([sys.executable, TOOL, *args], cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  return testing.run_tool(TOOL, args, cwd, timeout)
 
 
 def _positive(value):

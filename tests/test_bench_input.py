@@ -16,16 +16,14 @@ import tensorflow as tf
 from sa3dhp_tf.benchmarks import input_pipeline as bench
 from sa3dhp_tf.data import records
 
+import testing
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO_ROOT, "tools", "bench_input.py")
 
 
 def run_tool(args, cwd, timeout=120):
-  env = dict(os.environ)
-  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-  return subprocess.run([sys.executable, TOOL, *args], cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  return testing.run_tool(TOOL, args, cwd, timeout)
 
 
 def _positive(value):

@@ -8,6 +8,8 @@ export lands.
 """
 
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -43,3 +45,15 @@ def run_save_load(model, inputs, directory, call=None, name="model"):
   assert loaded.compiled == model.compiled
   np.testing.assert_array_equal(_outputs(loaded, inputs, call), _outputs(model, inputs, call))
   return loaded
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(path, args, cwd, timeout=180):
+  """Runs a tools/*.py binary with this checkout on PYTHONPATH; returns the CompletedProcess."""
+  env = dict(os.environ)
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+  return subprocess.run([sys.executable, path, *args], cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=timeout)
