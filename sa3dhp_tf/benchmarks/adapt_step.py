@@ -10,11 +10,11 @@ import json
 import statistics
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.benchmarks import input_pipeline
 from sa3dhp_tf.benchmarks.input_pipeline import BenchError
 from sa3dhp_tf.data import batch_contract as contract
@@ -96,7 +96,8 @@ def relation_keys_of(energies):
 def build_components(config, image_size, relation_keys, seed):
   """Fresh (untrained) G, D_p, E_m and relation networks of the given widths."""
 
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed)  # seeds tf.data ops too
+  reproducibility.set_op_determinism(False)  # Keras drops XLA under it; the XLA rows need it off
   g = ImageToLatent(input_size=image_size, **config["image_to_latent"])
   pose_ae = PoseAutoencoder(**config["pose_autoencoder"])
   motion_ae = MotionAutoencoder(**config["motion_autoencoder"])

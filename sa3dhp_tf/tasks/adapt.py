@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.config import bound_value
 from sa3dhp_tf.data import batch_contract as contract
 from sa3dhp_tf.data import pipelines
@@ -327,7 +328,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   model_kwargs: further `RelationDistillationModel` arguments.
   Returns the `AdaptationResults` (also written to `<model_dir>/results.json`).
   """
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]
   energies = resolve_energies(energies, relation_nets_dir, data_dir, auto_relations)
