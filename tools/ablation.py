@@ -43,8 +43,7 @@ flags.DEFINE_bool("report_only", False, "Rewrite the table and plot from OUT's f
 def main(argv):
   errors.check_positional(argv)
   from sa3dhp_tf import json_files
-  from sa3dhp_tf.evaluation import ablation
-  from sa3dhp_tf.tasks import ablation_runs
+  from sa3dhp_tf.evaluation import ablation  # light: validates flags before TF is imported
   errors.require_flags(FLAGS, "data_dir", "output")
   rows = FLAGS.rows or list(ablation.ROWS_BY_NAME)
   unknown = sorted(set(rows) - set(ablation.ROWS_BY_NAME))
@@ -58,6 +57,7 @@ def main(argv):
   if FLAGS.report_only:
     ablation.report(out, FLAGS.results_md)
     return
+  from sa3dhp_tf.tasks import ablation_runs
   runner = ablation_runs.StageRunner(FLAGS.gin_file, FLAGS.gin_bindings,
                                      os.path.join(out, "logs"),
                                      log=lambda message: print(message, flush=True))
