@@ -10,12 +10,22 @@ import sys
 import gin
 
 from sa3dhp_tf import errors
+from sa3dhp_tf import model_widths  # noqa: F401  (registers the %TINY_* gin constants)
 
 GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
 
 
 class ConfigError(errors.UserError):
   """A configuration problem a user must fix (bad file, binding or stage name)."""
+
+
+def bound_value(parameter, default):
+  """The gin binding of `parameter` ('fn.arg'), or `default` when it is not bound (stage checks
+  read settings this way before anything runs)."""
+  try:
+    return gin.query_parameter(parameter)
+  except ValueError:
+    return default
 
 
 def resolve_gin_file(path: str) -> str:

@@ -1,6 +1,6 @@
-"""tools/ablation.py: aggregation over seeds, gap closure, the markdown table, bad flags."""
+"""The ablation table (`evaluation/ablation.py`): typed rows, per-run summaries of typed adaptation
+results, aggregation over seeds, gap closure, the markdown table; tools/ablation.py's bad flags."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,16 +8,15 @@ import sys
 import numpy as np
 import pytest
 
+from sa3dhp_tf.evaluation import ablation as ablation_lib
+from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def ablation():
-  spec = importlib.util.spec_from_file_location("ablation", os.path.join(REPO, "tools",
-                                                                         "ablation.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return ablation_lib
 
 
 def _run(mpjpe, selected=None):
@@ -83,3 +82,48 @@ def test_bad_flags_exit_2(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert needle in done.stderr
+
+
+def test_rows_are_typed_and_name_registered_energies():
+  from sa3dhp_tf.modeling import energies
+  assert ablation_lib.ORACLES == ("oracle", "oracle_finetune")
+  full = ablation_lib.get_row("full")
+  assert full.energies == ("lcr", "hcr", "z3", "v2", "v3") and full.relation_nets == "paper"
+  assert not ablation_lib.get_row("source_only").adapts and full.adapts
+  for row in ablation_lib.ROWS:
+    for energy in row.energies or ():
+      energies.get_energy(energy)  # every energy a row names is registered
+  with pytest.raises(KeyError, match="unknown ablation row 'nope'"):
+    ablation_lib.get_row("nope")
+
+
+def _adaptation_results(target, source, curve):
+  return AdaptationResults(
+      energies=["lcr"], theta=30.0, selection_rule="final", selected_step=curve[-1]["step"],
+      best_step_by_target_labels=0, target_test_mpjpe_at_best_step_subset=190.0,
+      target_test_mpjpe_at_selected_step_subset=curve[-1]["target_test_mpjpe"],
+      selected={"target_test": {"mpjpe": target, "pa_mpjpe": target / 2, "latent_std": 0.3},
+                "source_test": {"mpjpe": source}},
+      criterion_correlations={"source_val_mpjpe": 0.5}, before_adaptation={},
+      latent_spread_target_before=0.4, latent_spread_target_selected=0.2,
+      collapsed_at_step=None, curve=curve)
+
+
+def test_summarise_reads_the_typed_results_and_their_json(tmp_path):
+  curve = [{"step": 0, "source_val_mpjpe": 120.0, "target_test_mpjpe": 190.0},
+           {"step": 5, "source_val_mpjpe": 100.0, "target_test_mpjpe": 210.0},
+           {"step": 10, "source_val_mpjpe": 110.0, "target_test_mpjpe": 200.0}]
+  results = _adaptation_results(205.0, 101.0, curve)
+  results.save(str(tmp_path))
+  loaded = AdaptationResults.load(str(tmp_path))
+  assert loaded == results
+  summary = ablation_lib.summarise("full", loaded)
+  assert summary["target_mpjpe"] == 205.0 and summary["target_pa_mpjpe"] == 102.5
+  assert summary["source_mpjpe"] == 101.0 and summary["selected_step"] == 10
+  assert summary["subset_mpjpe_selected"] == 200.0
+  assert summary["subset_mpjpe_best_by_labels"] == 190.0
+  # The 'source_val' rule would have picked step 5 (source val 100.0), at 210.0 on the target.
+  assert summary["subset_mpjpe_source_val_rule"] == 210.0
+  assert ablation_lib.summarise("full", loaded.to_json()) == summary
+  with pytest.raises(KeyError, match="curve"):
+    AdaptationResults.from_json({k: v for k, v in results.to_json().items() if k != "curve"})

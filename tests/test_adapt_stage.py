@@ -18,6 +18,8 @@ import pytest
 from sa3dhp_tf import config
 from sa3dhp_tf import relations
 from sa3dhp_tf.data import benchmark
+from sa3dhp_tf.evaluation import checkpoint_selection
+from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
 import sa3dhp_tf.tasks as tasks
 from sa3dhp_tf.tasks import adapt
 from sa3dhp_tf.tasks import stage_io
@@ -29,12 +31,19 @@ DEFAULT_KEYS = ("z3", "v2", "v3")
 
 
 def run_stage(stage, model_dir, bindings=()):
+  """Runs a stage under tiny/stages.gin; the adapt stage's typed results come back as their
+  JSON dict (what results.json holds)."""
   config.parse_gin(["tiny/stages.gin"], list(bindings), finalize=False)
   try:
     tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
+    results = tasks.get_stage(stage)(model_dir)
   finally:
     gin.clear_config()
+  if stage == "adapt":
+    assert isinstance(results, AdaptationResults)
+    assert AdaptationResults.load(model_dir) == results
+    return results.to_json()
+  return results
 
 
 def adapt_bindings(chain, *extra, relation_nets=True):
@@ -57,15 +66,20 @@ def chain(tmp_path_factory):
     gin.clear_config()
   dirs = {name: str(root / name) for name in ("pose", "motion", "source", "rel")}
   dirs["bench"] = bench
-  run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{bench}'", "pose_aae.steps = 2"])
-  run_stage("motion_aae", dirs["motion"], [f"motion_aae.pose_aae_dir = '{dirs['pose']}'",
-                                           "motion_aae.steps = 2"])
-  run_stage("source", dirs["source"], [f"source.pose_aae_dir = '{dirs['pose']}'",
-                                       "source.steps = 2"])
-  run_stage("relation_nets", dirs["rel"], [f"relation_nets.pose_aae_dir = '{dirs['pose']}'",
-                                           f"relation_nets.motion_aae_dir = '{dirs['motion']}'",
-                                           f"relation_nets.relation_keys = {ALL_KEYS}",
-                                           "relation_nets.steps = 2"])
+  results = {}
+  results["pose"] = run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{bench}'",
+                                                         "pose_aae.steps = 2"])
+  results["motion"] = run_stage("motion_aae", dirs["motion"],
+                                [f"motion_aae.pose_aae_dir = '{dirs['pose']}'",
+                                 "motion_aae.steps = 2"])
+  results["source"] = run_stage("source", dirs["source"],
+                                [f"source.pose_aae_dir = '{dirs['pose']}'", "source.steps = 2"])
+  results["rel"] = run_stage("relation_nets", dirs["rel"],
+                             [f"relation_nets.pose_aae_dir = '{dirs['pose']}'",
+                              f"relation_nets.motion_aae_dir = '{dirs['motion']}'",
+                              f"relation_nets.relation_keys = {ALL_KEYS}",
+                              "relation_nets.steps = 2"])
+  dirs["results"] = results
   return dirs
 
 
@@ -96,6 +110,47 @@ def _h5_datasets(path):
     f.visititems(lambda name, obj: out.__setitem__(name, obj[()])
                  if isinstance(obj, h5py.Dataset) else None)
   return out
+
+
+# --- 0. fixed seeds: the tiny stages' outputs, recorded before the energy registry refactor ------
+
+# Recorded from the code at 85880af (if/elif energy dispatch), with the fixtures above: every
+# stage at its tiny config, 2 steps each; adapt with the default energies, 2 steps in one loop.
+RECORDED = {
+    "pose": {"source_test_reconstruction_mpjpe": 359.7712388371115,
+             "target_test_reconstruction_mpjpe": 465.5987247276171},
+    "motion": {"target_test_motion_reconstruction_mpjpe": 477.6264653676491,
+               "target_test_latent_reconstruction_mae": 0.1726493090391159},
+    "source": {"source_test": 374.23817792402673, "target_test": 479.17776126775925},
+    "rel": {"z3": 0.12087049335241318, "v2": 0.06659824401140213, "v3": 0.019473467022180557},
+    "adapt_selected": {"source_test": 374.2382054282401, "target_test": 479.1750864751494},
+    "adapt_residuals_target": {"z3": 0.012097363360226154, "v2": 0.005183412693440914,
+                               "v3": 0.0024332189932465553},
+    "adapt_curve_spread": [0.005024542100727558, 0.005021777935326099],
+}
+
+
+def test_tiny_stages_reproduce_recorded_outputs(chain, adapted):
+  """Same seeds, same numbers: the refactors of the stages and the energies must not move
+  them. Adapting for 2 steps moves target MPJPE by about 3e-3 mm, so the tolerance (1e-5 mm,
+  relative 1e-6) sees a change in any energy's gradient."""
+  results = chain["results"]
+  close = lambda a, b: a == pytest.approx(b, rel=1e-6, abs=1e-5)
+  for key, value in RECORDED["pose"].items():
+    assert close(results["pose"][key], value), key
+  for key, value in RECORDED["motion"].items():
+    assert close(results["motion"][key], value), key
+  for split, value in RECORDED["source"].items():
+    assert close(results["source"][split]["mpjpe"], value), split
+  for key, value in RECORDED["rel"].items():
+    assert close(results["rel"][key]["network_mae"], value), key
+  first = adapted["first"]
+  for split, value in RECORDED["adapt_selected"].items():
+    assert close(first["selected"][split]["mpjpe"], value), split
+  for key, value in RECORDED["adapt_residuals_target"].items():
+    assert close(first["before_adaptation"]["relation_residuals_target"][key], value), key
+  assert [r["target_spread"] for r in first["curve"]] == pytest.approx(
+      RECORDED["adapt_curve_spread"], rel=1e-6)
 
 
 # --- 1. default energies ----------------------------------------------------------------------
@@ -249,7 +304,17 @@ def test_variant_runs_one_loop(chain, tmp_path, variant):
       relation_nets=with_relation_nets))
   assert results["energies"] == list(energies)
   assert results["selection_rule"] == rule
-  assert results["selected_step"] == adapt.select_snapshot(results["curve"], rule)["step"]
+  # The rule's choice, worked out here from the two recorded snapshots (steps 0 and 1).
+  initial, last = results["curve"]
+  expected = {
+      "pose_prior": max((initial, last), key=lambda r: r["pose_prior_score"])["step"],
+      "spread": max((initial, last), key=lambda r: r["target_spread"])["step"],
+      "final_unless_collapsed": (1 if last["target_spread"] >= 0.5 * initial["target_spread"]
+                                 else 0),
+      "source_val": min((initial, last), key=lambda r: r["source_val_mpjpe"])["step"],
+      "final": 1,
+  }[rule]
+  assert results["selected_step"] == expected
   for split in ("source_test", "target_test"):
     for key in ("mpjpe", "pa_mpjpe", "pck", "auc"):
       assert _finite(results["selected"][split][key]), (split, key)
@@ -286,51 +351,51 @@ def test_select_snapshot_rules():
              _record(10, 1.4, source_val=80.0, prior=0.2, target=250.0),
              _record(20, 0.9, source_val=85.0, prior=0.7, target=240.0),
              _record(30, 0.7, source_val=95.0, prior=0.3, target=100.0)]
-  pick = lambda rule: adapt.select_snapshot(history, rule)["step"]
+  pick = lambda rule: checkpoint_selection.select_snapshot(history, rule)["step"]
   assert pick("final") == 30
   assert pick("final_unless_collapsed") == 30  # 0.7 >= 0.5 * 1.0
   assert pick("source_val") == 10
   assert pick("pose_prior") == 20
   assert pick("spread") == 10
-  assert set(adapt.SELECTION_RULES) == {"final", "final_unless_collapsed", "source_val",
+  assert set(checkpoint_selection.SELECTION_RULES) == {"final", "final_unless_collapsed", "source_val",
                                         "pose_prior", "spread"}
   with pytest.raises(ValueError, match="nope"):
-    adapt.select_snapshot(history, "nope")
+    checkpoint_selection.select_snapshot(history, "nope")
 
 
 def test_select_snapshot_final_unless_collapsed_falls_back():
   collapsed_last = [_record(0, 1.0), _record(10, 0.8), _record(20, 0.6), _record(30, 0.1)]
-  assert adapt.select_snapshot(collapsed_last, "final")["step"] == 30
-  assert adapt.select_snapshot(collapsed_last, "final_unless_collapsed")["step"] == 20
+  assert checkpoint_selection.select_snapshot(collapsed_last, "final")["step"] == 30
+  assert checkpoint_selection.select_snapshot(collapsed_last, "final_unless_collapsed")["step"] == 20
   # A stricter collapse fraction moves the fallback earlier.
-  assert adapt.select_snapshot(collapsed_last, "final_unless_collapsed",
+  assert checkpoint_selection.select_snapshot(collapsed_last, "final_unless_collapsed",
                                collapse_fraction=0.7)["step"] == 10
   # Collapsed from the first loop on: back to G^s.
   all_collapsed = [_record(0, 1.0), _record(10, 0.2), _record(20, 0.05)]
-  assert adapt.select_snapshot(all_collapsed, "final_unless_collapsed")["step"] == 0
+  assert checkpoint_selection.select_snapshot(all_collapsed, "final_unless_collapsed")["step"] == 0
 
 
 def test_criterion_correlations():
   short = [_record(0, 1.0, 90.0, 0.1, 300.0), _record(10, 0.9, 80.0, 0.2, 250.0)]
-  assert adapt.criterion_correlations(short) == {
+  assert checkpoint_selection.criterion_correlations(short) == {
       "source_val_mpjpe": None, "negative_pose_prior_score": None,
       "negative_target_spread": None}
   # Target error falls as the source error falls, the prior score rises, the spread rises:
   # every criterion tracks it (positive correlation of the quantity to minimise).
   good = [_record(10 * i, spread=1.0 + i, source_val=100.0 - i, prior=0.1 * i,
                   target=300.0 - 10 * i) for i in range(5)]
-  correlations = adapt.criterion_correlations(good)
+  correlations = checkpoint_selection.criterion_correlations(good)
   for key, value in correlations.items():
     assert value == pytest.approx(1.0), key
   # Reversed criteria: the source error rises while the target error falls.
   bad = [_record(10 * i, spread=5.0 - i, source_val=100.0 + i, prior=-0.1 * i,
                  target=300.0 - 10 * i) for i in range(5)]
-  for key, value in adapt.criterion_correlations(bad).items():
+  for key, value in checkpoint_selection.criterion_correlations(bad).items():
     assert value == pytest.approx(-1.0), key
   # A constant criterion carries no information.
   flat = [_record(10 * i, spread=1.0, source_val=100.0 - i, prior=0.1 * i,
                   target=300.0 - 10 * i) for i in range(4)]
-  assert adapt.criterion_correlations(flat)["negative_target_spread"] is None
+  assert checkpoint_selection.criterion_correlations(flat)["negative_target_spread"] is None
 
 
 # --- 6. configuration errors ------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """RelationDistillationModel (paper Algorithm 1 step 7), its schedules, checkpoints, distribution,
 diagnostics and the collapse monitor, on tiny real components (16 px images)."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,9 +23,11 @@ from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
 from sa3dhp_tf.modeling.pose_autoencoder import PoseAutoencoder
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 
+from testing import TINY
+
 SIZE = 16
-LATENT = 8
-MOTION = 12
+LATENT = TINY["pose_autoencoder"]["latent_dim"]
+MOTION = TINY["motion_autoencoder"]["motion_dim"]
 THETA = 30.0
 
 
@@ -32,18 +35,15 @@ def make_components(seed=0, keys=("z1", "v3"), motion=True):
   """Tiny untrained G, D_p, E_m and relation nets (an untrained RelationNetwork is the
   identity: its residual branch ends in a zero-initialised layer)."""
   keras.utils.set_random_seed(seed)
-  g = ImageToLatent(input_size=SIZE, latent_dim=LATENT, fc_units=(16, 16),
-                    backbone_widths=(4, 4, 4), backbone_blocks=(1, 1, 1))
-  pose_ae = PoseAutoencoder(latent_dim=LATENT, encoder_units=(16,), decoder_units=(16,),
-                            discriminator_units=(8,))
-  motion_ae = MotionAutoencoder(latent_dim=LATENT, motion_dim=MOTION, lstm_units=4,
-                                discriminator_units=(8,))
+  g = ImageToLatent(input_size=SIZE, latent_dim=LATENT, **TINY["image_to_latent"])
+  pose_ae = PoseAutoencoder(**TINY["pose_autoencoder"])
+  motion_ae = MotionAutoencoder(latent_dim=LATENT, **TINY["motion_autoencoder"])
   if not motion:
     motion_ae = None
   nets = {}
   for key in keys:
     dim = LATENT if relations.get_relation(key).space == relations.POSE else MOTION
-    nets[key] = RelationNetwork(dim, (8,), name=f"relation_{key}")
+    nets[key] = RelationNetwork(dim, name=f"relation_{key}", **TINY["relation_network"])
   return dict(image_to_latent=g, pose_decoder=pose_ae.decoder,
               motion_encoder=None if motion_ae is None else motion_ae.encoder,
               relation_networks=nets)
@@ -53,7 +53,7 @@ def make_model(seed=0, energies=("lcr", "z1"), keys=("z1", "v3"), **kwargs):
   motion = "hcr" in energies or any(
       relations.get_relation(k).space == relations.MOTION for k in keys)
   return ad.RelationDistillationModel(**make_components(seed, keys, motion), energies=energies,
-                                      projection_units=(16, 8), **kwargs)
+                                      **TINY["adaptation"], **kwargs)
 
 
 def make_batch(seed=0, batch=2, keys=("z1", "v3"), static=False, symmetric=False,
@@ -107,6 +107,50 @@ class OptimizerTrace(keras.callbacks.Callback):
     self.steps.append(tuple(k for k in now if now[k] != self._last[k]))
     self._last = now
     self.logs.append({k: float(v) for k, v in (logs or {}).items()})
+
+
+# --- fixed seeds: every built-in energy, recorded before the energy registry refactor ------------
+
+ALL_ENERGY_KINDS = ("lcr", "hcr", "z3", "v3", "source", "target_supervised", "domain_adversarial",
+                    "latent_spread")
+# From the code at 85880af (before the energies registry: if/elif energy dispatch), run with the
+# widths of `model_widths.TINY`: make_model(seed=3), make_batch(seed=4), energies before and
+# after one eager round-robin cycle at lr 1e-3, and sum |res3 weights| after.
+RECORDED_ENERGIES = {
+    "before": {"lcr": 2.141116142272949, "hcr": 0.18999332189559937, "z3": 0.036714132875204086,
+               "v3": 0.014075679704546928, "source": 0.6273697018623352,
+               "target_supervised": 0.6273697018623352, "domain_adversarial": 1.389594316482544,
+               "latent_spread": 0.0},
+    "stats": {"latent_std": 0.03759380802512169, "latent_std_ratio": 1.0, "collapse": 0.0,
+              "domain_accuracy": 0.5},
+    "after": {"lcr": 2.032784938812256, "hcr": 0.03876245394349098, "z3": 0.03304539620876312,
+              "v3": 0.012257207185029984, "source": 0.626120388507843,
+              "target_supervised": 0.626120388507843, "domain_adversarial": 1.3729815483093262,
+              "latent_spread": 0.0},
+    "res3_abs_sum": 160.1507568359375,
+}
+
+
+def test_every_energy_reproduces_recorded_values():
+  keys = ("z3", "v3")
+  model = make_model(seed=3, energies=ALL_ENERGY_KINDS, keys=keys)
+  batch = make_batch(seed=4, keys=keys, source=True, target=True)
+  close = lambda a, b: float(a) == pytest.approx(b, rel=1e-5, abs=1e-6)
+  losses, stats = model.compute_energies(batch)
+  assert set(losses) == set(RECORDED_ENERGIES["before"])
+  for name, value in RECORDED_ENERGIES["before"].items():
+    assert close(losses[name], value), name
+  assert set(stats) == set(RECORDED_ENERGIES["stats"])
+  for name, value in RECORDED_ENERGIES["stats"].items():
+    assert close(stats[name], value), name
+  model.compile(optimizers={e: 1e-3 for e in ALL_ENERGY_KINDS}, schedule="round_robin",
+                run_eagerly=True)
+  model.fit(dataset(batch), steps_per_epoch=len(ALL_ENERGY_KINDS), verbose=0)
+  losses, _ = model.compute_energies(batch)
+  for name, value in RECORDED_ENERGIES["after"].items():
+    assert close(losses[name], value), name
+  res3 = sum(np.sum(np.abs(v.numpy())) for v in model.image_to_latent.stage_variables("res3"))
+  assert close(res3, RECORDED_ENERGIES["res3_abs_sum"])
 
 
 # --- what trains -------------------------------------------------------------------------------
@@ -237,16 +281,75 @@ def test_domain_adversarial_reverses_the_gradient_into_g():
              for v in model.domain_discriminator.variables)
 
 
+def _probe_energy_loss(inputs):
+  """A new energy, defined here only: a linear probe on G's anchor latents regresses the
+  latents of the augmented clip (stop-gradient target)."""
+  z_anchor = inputs.anchor[0]
+  z_augmented = tf.stop_gradient(inputs.latents["augmented"][0])
+  predicted = inputs.layers["probe_head"](tf.reshape(z_anchor, [-1, z_anchor.shape[-1]]))
+  return tf.reduce_mean(tf.abs(predicted - tf.reshape(z_augmented, [-1, z_anchor.shape[-1]])))
+
+
+@pytest.fixture
+def probe_energy():
+  from sa3dhp_tf.modeling import energies
+  entry = energies.register_energy(energies.Energy(
+      name="probe", loss=_probe_energy_loss, batch_keys=("window", "augmented"),
+      image_keys=("augmented",),
+      layers=(energies.EnergyLayer("probe_head",
+                                   lambda m: keras.layers.Dense(m.latent_dim, name="probe_head"),
+                                   lambda m: m.latent_dim),),
+      learning_rate=1e-3))
+  yield entry
+  energies.unregister_energy("probe")
+
+
+def test_an_energy_registered_in_the_test_file_trains_one_step(probe_energy):
+  from sa3dhp_tf.modeling import energies
+  with pytest.raises(ValueError, match="already registered"):
+    energies.register_energy(probe_energy)
+  with pytest.raises(ValueError, match="relation key"):
+    energies.register_energy(dataclasses.replace(probe_energy, name="z3"))
+  model = make_model(energies=("probe", "z1"), keys=("z1",))
+  assert model.required_batch_keys() == ["window", "augmented", "counterpart/z1"]
+  probe = model.probe_head
+  assert {v.path for v in model.energy_variables("probe")} == (
+      {v.path for v in model.image_to_latent.stage_variables("res3")}
+      | {v.path for v in probe.trainable_variables})
+  batch = make_batch(seed=2, keys=("z1",), source=False)
+  # Its loss, computed here from G and the probe directly.
+  z_anchor, _ = ad.image_latents(model.image_to_latent, windows.middle_clip(batch["window"], -4))
+  z_augmented, _ = ad.image_latents(model.image_to_latent, batch["augmented"])
+  expected = np.mean(np.abs(probe(tf.reshape(z_anchor, [-1, LATENT])).numpy()
+                            - z_augmented.numpy().reshape(-1, LATENT)))
+  losses, _ = model.compute_energies(batch, ("probe",))
+  assert float(losses["probe"]) == pytest.approx(expected, rel=1e-5)
+  model.compile()  # the probe's default learning rate comes from its entry
+  assert model.energy_optimizers["probe"].learning_rate.numpy() == pytest.approx(1e-3)
+  g_frozen = snapshot([v for v in model.image_to_latent.variables
+                       if v.path not in {w.path for w in model.energy_variables("probe")}])
+  trained = snapshot(model.energy_variables("probe"))
+  history = model.fit(dataset(batch), steps_per_epoch=1, verbose=0)  # compiled step
+  assert np.isfinite(history.history["probe_loss"][-1])
+  assert int(model.energy_optimizers["probe"].iterations.numpy()) == 1
+  assert int(model.energy_optimizers["z1"].iterations.numpy()) == 0
+  after = snapshot(model.variables)
+  assert all(not np.array_equal(after[p], v) for p, v in trained.items()
+             if "kernel" in p and ("probe_head" in p or "res3" in p))
+  for path, value in g_frozen.items():
+    np.testing.assert_array_equal(after[path], value, err_msg=path)
+
+
 def test_bad_configuration_and_batches_are_named():
   components = make_components(keys=("z1",))
   with pytest.raises(ValueError, match="relation_networks\\['z3'\\]"):
     ad.RelationDistillationModel(**components, energies=("z3",))
-  with pytest.raises(KeyError, match="unknown relation"):
+  with pytest.raises(KeyError, match="unknown energy 'z9'.*relation keys"):
     ad.RelationDistillationModel(**components, energies=("z9",))
   with pytest.raises(ValueError, match="motion_encoder"):
     ad.RelationDistillationModel(**dict(components, motion_encoder=None), energies=("hcr",))
   model = ad.RelationDistillationModel(**components, energies=("z1", "source"),
-                                       projection_units=(16, 8))
+                                       **TINY["adaptation"])
   assert model.required_batch_keys() == ["window", "counterpart/z1", "source_image",
                                          "source_pose3d"]
   batch = make_batch(keys=("z1",))

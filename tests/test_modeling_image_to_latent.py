@@ -11,6 +11,8 @@ from sa3dhp_tf.modeling import backbones
 from sa3dhp_tf.modeling import image_to_latent as itl
 from sa3dhp_tf.modeling import pose_autoencoder as pae_lib
 
+import testing
+
 SIZE = 32
 LATENT = 8
 
@@ -89,16 +91,8 @@ def test_set_trainable_stages_res3_trains_exactly_res3():
 def test_config_round_trip_and_keras_save_load(tmp_path):
   model = _small(latent_range=10.0, trainable_stages=["res3", "res4"])
   images = _images(3)
-  clone = itl.ImageToLatent.from_config(model.get_config())
-  clone.set_weights(model.get_weights())
-  np.testing.assert_allclose(clone(images), model(images), atol=1e-5)
-  assert clone.get_config() == model.get_config()
-
-  path = os.path.join(tmp_path, "g.keras")
-  model.save(path)
-  loaded = keras.models.load_model(path)
-  assert isinstance(loaded, itl.ImageToLatent)
-  np.testing.assert_array_equal(loaded(images).numpy(), model(images).numpy())
+  testing.run_config_round_trip(model, images)
+  loaded = testing.run_save_load(model, images, tmp_path, name="g")
   assert loaded.trainable_stages == ("res3", "res4")
   assert _ids(loaded.trainable_variables) == _ids(loaded.stage_variables("res3")
                                                   + loaded.stage_variables("res4"))

@@ -1,6 +1,5 @@
 """Pose AAE (E_p / D_p): shapes, bounded codes, bone decoder, training, serialisation."""
 
-import os
 
 import keras
 import numpy as np
@@ -11,6 +10,8 @@ import conftest
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.modeling import layers as sl
 from sa3dhp_tf.modeling import pose_autoencoder as pae_lib
+
+import testing
 
 
 def _poses(n=48, seed=0):
@@ -102,11 +103,7 @@ def test_fit_lowers_error_saves_loads_resumes_and_flags_nan(tmp_path):
   assert model.autoencoder_optimizer.iterations.numpy() == 30
   assert model.discriminator_optimizer.iterations.numpy() == 30
 
-  path = os.path.join(tmp_path, "pose_ae.keras")
-  model.save(path)
-  loaded = keras.models.load_model(path)
-  assert isinstance(loaded, pae_lib.PoseAutoencoder)
-  np.testing.assert_array_equal(loaded(poses).numpy(), model(poses).numpy())
+  loaded = testing.run_save_load(model, poses, tmp_path, name="pose_ae")
   np.testing.assert_array_equal(loaded.encode(poses).numpy(), model.encode(poses).numpy())
   assert loaded.compiled and loaded.autoencoder_optimizer.iterations.numpy() == 30
   loaded.fit(poses[:16], batch_size=16, epochs=1, verbose=0)
@@ -157,11 +154,7 @@ def test_r1_penalty_changes_only_the_discriminator_update():
 def test_config_round_trip_gives_same_outputs():
   model = _small(decoder_output="bones", bone_scale="predicted", latent_range=10.0,
                  reconstruction_loss="mpjpe")
-  clone = pae_lib.PoseAutoencoder.from_config(model.get_config())
-  clone.set_weights(model.get_weights())
-  poses = _poses(4)
-  np.testing.assert_allclose(clone(poses), model(poses), atol=1e-5)
-  assert clone.get_config() == model.get_config()
+  testing.run_config_round_trip(model, _poses(4))
 
 
 def test_sample_poses_deterministic_per_seed():

@@ -1,6 +1,5 @@
 """Relation networks T^z / T^v: identity at init, box bound, training, serialisation."""
 
-import os
 
 import keras
 import numpy as np
@@ -8,6 +7,8 @@ import pytest
 import tensorflow as tf
 
 from sa3dhp_tf.modeling import relation_network as rn
+
+import testing
 
 DIM = 8
 # A toy "flip": swap dimension pairs and negate some, as a relation acts on codes.
@@ -68,15 +69,8 @@ def test_config_round_trip_and_keras_save_load(tmp_path):
   model = rn.RelationNetwork(DIM, hidden_units=(16, 16), output_range=10.0, name="t_z3")
   model.compile(keras.optimizers.Adam(1e-2))
   model.fit(anchors * 10, counterparts * 10, batch_size=32, epochs=1, verbose=0)
-  clone = rn.RelationNetwork.from_config(model.get_config())
-  clone.set_weights(model.get_weights())
-  np.testing.assert_allclose(clone(anchors), model(anchors), atol=1e-6)
-  assert clone.get_config() == model.get_config()
-  path = os.path.join(tmp_path, "t_z3.keras")
-  model.save(path)
-  loaded = keras.models.load_model(path)
-  assert isinstance(loaded, rn.RelationNetwork) and loaded.compiled
-  np.testing.assert_array_equal(loaded(anchors).numpy(), model(anchors).numpy())
+  testing.run_config_round_trip(model, anchors, atol=1e-6)
+  assert testing.run_save_load(model, anchors, tmp_path, name="t_z3").compiled
 
 
 def test_plain_mlp_variant_and_bad_settings():

@@ -14,6 +14,7 @@ import tensorflow as tf
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data import augment as augment_lib
+from sa3dhp_tf.data import batch_contract as contract
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import camera
 from sa3dhp_tf.geometry import windows
@@ -174,7 +175,7 @@ def source_frames(paths, batch_size, image_size=None, augment=True,
     image = decode_frame(example["jpeg"], image_size)
     if augment:
       image = augment_lib.pose_invariant_augment(image, s, augment_config)
-    return {"image": image, "pose3d": example["pose3d"]}
+    return {contract.FRAME_IMAGE: image, contract.FRAME_POSE: example["pose3d"]}
 
   dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
                                            deterministic=deterministic)
@@ -209,19 +210,19 @@ def labeled_frames(paths, batch_size, kind="clip", image_size=None, deterministi
                                 message="evaluation needs labeled clips (has_pose == 1)")
       t = record["num_frames"]
       return tf.data.Dataset.from_tensor_slices({
-          "jpeg": record["frames/encoded"], "pose3d": record["pose3d"],
+          "jpeg": record["frames/encoded"], contract.FRAME_POSE: record["pose3d"],
           "action": tf.fill([t], record["action"]),
           "sequence_id": tf.fill([t], record["sequence_id"]),
           "frame_index": record["frame_index"] + tf.range(t)})
     dataset = dataset.flat_map(frames_of)
   else:
-    dataset = dataset.map(lambda r: {"jpeg": r["image/encoded"], "pose3d": r["pose3d"],
+    dataset = dataset.map(lambda r: {"jpeg": r["image/encoded"], contract.FRAME_POSE: r["pose3d"],
                                      "action": r["action"], "sequence_id": r["sequence_id"],
                                      "frame_index": r["frame_index"]})
 
   def prepare(example):
     example = dict(example)
-    example["image"] = decode_frame(example.pop("jpeg"), image_size)
+    example[contract.FRAME_IMAGE] = decode_frame(example.pop("jpeg"), image_size)
     return example
 
   dataset = dataset.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -232,15 +233,15 @@ def labeled_frames(paths, batch_size, kind="clip", image_size=None, deterministi
 
 def relation_counterparts(window, relation_keys, theta, fill_mode):
   """Counterpart clips `[30, H, W, 3]` of every relation for one raw window `[60, H, W, 3]`
-  (the contract in docs/ARCHITECTURE.md)."""
+  (the contract in `batch_contract`)."""
   out = {}
   for key in relation_keys:
     relation = relations.get_relation(key)
     if relation.space == relations.POSE:
       anchor = windows.middle_clip(window, time_axis=-4)
-      out[f"counterpart/{key}"] = relation.image_pair(anchor, theta, fill_mode)[1]
+      out[contract.counterpart_key(key)] = relation.image_pair(anchor, theta, fill_mode)[1]
     else:
-      out[f"counterpart/{key}"] = relation.image_pair(window, theta, fill_mode)[1]
+      out[contract.counterpart_key(key)] = relation.image_pair(window, theta, fill_mode)[1]
   return out
 
 
@@ -272,9 +273,9 @@ def target_windows(paths, batch_size, relation_keys=("z3", "v2", "v3"), theta=re
   def prepare(jpegs, s):
     window = decode_frames(jpegs, image_size)
     window = tf.ensure_shape(window, [windows.WINDOW_LENGTH, None, None, 3])
-    out = {"window": window}
+    out = {contract.WINDOW: window}
     if with_augmented:
-      out["augmented"] = augment_lib.pose_invariant_augment(
+      out[contract.AUGMENTED] = augment_lib.pose_invariant_augment(
           windows.middle_clip(window, time_axis=-4), s, augment_config)
     out.update(relation_counterparts(window, relation_keys, theta, fill_mode))
     return out

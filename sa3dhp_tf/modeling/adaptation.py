@@ -20,6 +20,9 @@ optimiser:
   gradient-reversal layer, source frames vs target frames),
   'latent_spread' (a hinge keeping the per-dimension spread of G's latents over the batch above
   `spread_floor` times its value at the first step; a guard against collapse).
+Each energy is one entry of the energies registry (`modeling/energies.py`): its batch keys, the
+images it runs G on, its anchor frames, what it needs, the layers it adds and its loss. This
+model reads the entries and knows no energy by name.
 
 Schedules (`compile(schedule=...)`): 'round_robin' (the paper's: one energy per iteration, in
 the order of `energies`), 'joint' (every energy's optimiser applied in every step) or an explicit
@@ -34,14 +37,10 @@ D_p, E_m and the relation networks stay frozen. G runs with `training=backbone_t
 (default False: BatchNorm keeps G^s's statistics, which also keeps the frozen stages
 bit-identical and makes data-parallel runs equal to single-device ones).
 
-Batch (a dict; images float32 in [0, 1], see docs/ARCHITECTURE.md):
-  'window' [B, 60, H, W, 3]                  every energy except 'source'/'target_supervised'
-  'augmented' [B, 30, H, W, 3]               'lcr', 'hcr'
-  'counterpart/<key>' [B, 30, H, W, 3]       each relation energy
-  'source_image' [..., H, W, 3], 'source_pose3d' [..., 17, 3] mm      'source',
-                                              ('domain_adversarial' needs 'source_image' only)
-  'target_image' [..., H, W, 3], 'target_pose3d' [..., 17, 3] mm      'target_supervised'
-`RelationDistillationModel.required_batch_keys()` lists the keys of the configured energies.
+Batch: a dict following `data/batch_contract.py` ('window', 'augmented', 'counterpart/<key>',
+'source_image'/'source_pose3d', 'target_image'/'target_pose3d'); each energy's entry lists the
+keys it reads, and `RelationDistillationModel.required_batch_keys()` those of the configured
+energies.
 
 Diagnostics: the `latent_std` / `latent_std_ratio` / `collapse` metrics, `LatentSpreadMonitor`
 (a callback, in `collapse_monitor`, re-exported here) and `relation_residuals`.
@@ -51,95 +50,48 @@ import keras
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf.data import batch_contract as contract
+from sa3dhp_tf.data.batch_contract import counterpart_key  # noqa: F401  (re-exported)
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.losses import infonce
-from sa3dhp_tf.losses.relation_energy import LOSS_KINDS, relation_energy, relation_residual
+from sa3dhp_tf.losses.relation_energy import LOSS_KINDS, relation_residual
+from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.modeling import layers as sl
 from sa3dhp_tf.modeling.collapse_monitor import (  # noqa: F401  (re-exported)
     LatentCollapseWarning, LatentSpreadMonitor, latent_spread)
+from sa3dhp_tf.modeling.energies import (  # noqa: F401  (re-exported)
+    CONTRASTIVE_LEARNING_RATE, DEFAULT_ENERGIES, DEFAULT_LEARNING_RATE, DEFAULT_RELATION_KEYS,
+    default_learning_rate)
+from sa3dhp_tf.modeling.frame_batches import as_images, dims, flat_latents, flatten_leading
 
-LCR = "lcr"
-HCR = "hcr"
-SOURCE = "source"
-TARGET_SUPERVISED = "target_supervised"
-DOMAIN_ADVERSARIAL = "domain_adversarial"
-LATENT_SPREAD = "latent_spread"
-CONTRASTIVE_ENERGIES = (LCR, HCR)
-GUARD_ENERGIES = (SOURCE, TARGET_SUPERVISED, DOMAIN_ADVERSARIAL, LATENT_SPREAD)
-BUILTIN_ENERGIES = CONTRASTIVE_ENERGIES + GUARD_ENERGIES
-DEFAULT_RELATION_KEYS = ("z3", "v2", "v3")
-DEFAULT_ENERGIES = CONTRASTIVE_ENERGIES + DEFAULT_RELATION_KEYS
-# The authors' learning rates: 2e-5 for the contrastive energies, 1e-5 for the others.
-CONTRASTIVE_LEARNING_RATE = 2e-5
-DEFAULT_LEARNING_RATE = 1e-5
 SCHEDULES = ("round_robin", "joint")
 FEATURE_INPUTS = ("features", "latent")
 
-WINDOW = "window"
-AUGMENTED = "augmented"
-COUNTERPART_PREFIX = "counterpart/"
-SOURCE_IMAGE = "source_image"
-SOURCE_POSE = "source_pose3d"
-TARGET_IMAGE = "target_image"
-TARGET_POSE = "target_pose3d"
-
-# Time axes: clips [B, T, H, W, C]; per-frame latents/features [B, T, D].
-_CLIP_TIME_AXIS = -4
-_LATENT_TIME_AXIS = -2
-
-
-def counterpart_key(relation_key):
-  """The batch key of a relation's counterpart clips."""
-  return COUNTERPART_PREFIX + relation_key
-
-
-def default_learning_rate(energy):
-  return CONTRASTIVE_LEARNING_RATE if energy in CONTRASTIVE_ENERGIES else DEFAULT_LEARNING_RATE
+_CLIP_TIME_AXIS = energy_lib.CLIP_TIME_AXIS
+_LATENT_TIME_AXIS = energy_lib.LATENT_TIME_AXIS
 
 
 # --- shared forward helpers (also used by `relation_residuals`) -----------------------------------
-
-def _as_images(x):
-  x = tf.convert_to_tensor(x)
-  if x.dtype.is_integer:
-    return tf.cast(x, tf.float32) / 255.0
-  return tf.cast(x, tf.float32)
-
-
-def _dims(x):
-  """Static dims where known, dynamic scalars elsewhere (keeps static shapes through reshape)."""
-  dynamic = tf.shape(x)
-  return [d if d is not None else dynamic[i] for i, d in enumerate(x.shape.as_list())]
-
-
-def _flatten_leading(x, keep):
-  """`[..., *last keep dims]` -> `[N, *last keep dims]`."""
-  return tf.reshape(x, [-1] + _dims(x)[-keep:])
-
 
 def image_latents(image_to_latent, images, training=False):
   """Runs G on images `[..., H, W, 3]` (any leading axes, e.g. clips `[B, T, H, W, 3]`) frame by
   frame. Returns `(z [..., latent_dim], features [..., F])`, features being those of G's first
   fully connected layer."""
-  images = _as_images(images)
+  images = as_images(images)
   if images.shape.rank is not None and images.shape.rank < 4:
     raise ValueError(f"images must be [..., H, W, 3] with a batch axis, got shape {images.shape}")
-  lead = _dims(images)[:-3]
-  z, features = image_to_latent.call_with_features(_flatten_leading(images, 3),
+  lead = dims(images)[:-3]
+  z, features = image_to_latent.call_with_features(flatten_leading(images, 3),
                                                    training=training)
   return (tf.reshape(z, lead + [z.shape[-1]]),
           tf.reshape(features, lead + [features.shape[-1]]))
-
-
-def _flat_latents(z):
-  return _flatten_leading(z, 1)
 
 
 def relation_prediction(relation, relation_network, motion_encoder, anchor_latents):
   """T(anchor) in the relation's space: frame relations map every frame latent `[B, T, d]` ->
   `[B*T, d]`; motion relations map E_m(clip latents) `[B, motion_dim]`."""
   if relation.space == relations.POSE:
-    return relation_network(_flat_latents(anchor_latents), training=False)
+    return relation_network(flat_latents(anchor_latents), training=False)
   if motion_encoder is None:
     raise ValueError(f"motion relation {relation.key!r} needs a motion encoder E_m")
   return relation_network(motion_encoder(anchor_latents, training=False), training=False)
@@ -148,7 +100,7 @@ def relation_prediction(relation, relation_network, motion_encoder, anchor_laten
 def relation_target(relation, motion_encoder, counterpart_latents):
   """G(T^x(x)) (frame relations, `[B*T, d]`) or E_m(G(T^X(X))) (motion relations)."""
   if relation.space == relations.POSE:
-    return _flat_latents(counterpart_latents)
+    return flat_latents(counterpart_latents)
   if motion_encoder is None:
     raise ValueError(f"motion relation {relation.key!r} needs a motion encoder E_m")
   return motion_encoder(counterpart_latents, training=False)
@@ -170,11 +122,12 @@ def relation_residuals(image_to_latent, relation_nets, motion_encoder, batch, ke
   Returns:
     dict key -> float (mean absolute difference, latent units).
   """
-  if WINDOW not in batch:
-    raise KeyError(f"relation_residuals needs batch key {WINDOW!r}; got keys {sorted(batch)}")
+  if contract.WINDOW not in batch:
+    raise KeyError(f"relation_residuals needs batch key {contract.WINDOW!r}; got keys "
+                   f"{sorted(batch)}")
   if keys is None:
     keys = [k for k in relation_nets if counterpart_key(k) in batch]
-  window = _as_images(batch[WINDOW])
+  window = as_images(batch[contract.WINDOW])
   results = {}
   cache = {}
   for key in keys:
@@ -205,18 +158,6 @@ def _output_size(model, input_shape):
   if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
     return shape[-1]
   return int(model(tf.zeros(input_shape), training=False).shape[-1])
-
-
-def _gradient_reversal(x, weight):
-  """Identity forward; multiplies the gradient by -weight (DANN)."""
-
-  @tf.custom_gradient
-  def _reverse(inputs):
-    def grad(dy):
-      return -weight * dy
-    return tf.identity(inputs), grad
-
-  return _reverse(x)
 
 
 class RelationDistillationModel(keras.Model):
@@ -274,11 +215,9 @@ class RelationDistillationModel(keras.Model):
     if len(set(energies)) != len(energies):
       raise ValueError(f"energies has duplicates: {energies}")
     relation_networks = dict(relation_networks or {})
-    for energy in energies:
-      if energy in BUILTIN_ENERGIES:
-        continue
-      relations.get_relation(energy)  # raises KeyError naming the registered keys
-      if energy not in relation_networks:
+    entries = {e: energy_lib.get_energy(e) for e in energies}  # KeyError names the known ones
+    for energy, entry in entries.items():
+      if entry.requires(energy_lib.RELATION_NETWORK) and energy not in relation_networks:
         raise ValueError(f"energy {energy!r} needs relation_networks[{energy!r}]; given: "
                          f"{sorted(relation_networks)}")
     if loss_kind not in LOSS_KINDS:
@@ -296,16 +235,16 @@ class RelationDistillationModel(keras.Model):
     if unknown:
       raise ValueError(f"energy_weights names energies that are not configured: {unknown}; "
                        f"energies: {energies}")
-    needs_motion = [e for e in energies if e == HCR or (
-        e not in BUILTIN_ENERGIES and relations.get_relation(e).space == relations.MOTION)]
+    needs_motion = [e for e in energies if entries[e].requires(energy_lib.MOTION_ENCODER)]
     if needs_motion and motion_encoder is None:
       raise ValueError(f"energies {needs_motion} need a motion_encoder (E_m)")
-    needs_decoder = [e for e in energies if e in (SOURCE, TARGET_SUPERVISED)]
+    needs_decoder = [e for e in energies if entries[e].requires(energy_lib.POSE_DECODER)]
     if needs_decoder and pose_decoder is None:
       raise ValueError(f"energies {needs_decoder} need a pose_decoder (D_p)")
 
     self.energies = energies
-    self.relation_keys = tuple(e for e in energies if e not in BUILTIN_ENERGIES)
+    self.energy_entries = entries
+    self.relation_keys = energy_lib.relation_keys(energies)
     self.trainable_stages = tuple(trainable_stages)
     self.loss_kind = loss_kind
     self.energy_weights = {e: float(energy_weights.get(e, 1.0)) for e in energies}
@@ -337,17 +276,14 @@ class RelationDistillationModel(keras.Model):
     self.batchnorm_trainable = bool(batchnorm_trainable)
     image_to_latent.set_trainable_stages(self.trainable_stages, self.batchnorm_trainable)
 
-    hidden, output = self.projection_units
-    self.lcr_head = (infonce.ProjectionHead(hidden, output, name="lcr_projection_head")
-                     if LCR in energies else None)
-    self.hcr_head = (infonce.ProjectionHead(hidden, output, name="hcr_projection_head")
-                     if HCR in energies else None)
-    self.domain_discriminator = None
-    if DOMAIN_ADVERSARIAL in energies:
-      self.domain_discriminator = keras.Sequential(
-          [keras.layers.Dense(u, activation="leaky_relu", name=f"domain_disc_fc{i}")
-           for i, u in enumerate(self.discriminator_units)]
-          + [keras.layers.Dense(1, name="domain_disc_out")], name="domain_discriminator")
+    self._measure_submodels()
+    # The layers the energies add, created in registration order (their random initialisation
+    # does not depend on the order of `energies`), each stored under its own attribute.
+    for energy in energy_lib.in_registration_order(energies):
+      for layer in entries[energy].layers:
+        if hasattr(self, layer.attribute):
+          raise ValueError(f"energy {energy!r}: model attribute {layer.attribute!r} is taken")
+        setattr(self, layer.attribute, layer.make(self))
 
     # State saved with the weights: the schedule position and the first step's latent spread.
     self.schedule_position = self.add_weight(
@@ -362,43 +298,42 @@ class RelationDistillationModel(keras.Model):
     self.latent_std_tracker = keras.metrics.Mean(name="latent_std")
     self.latent_std_ratio_tracker = keras.metrics.Mean(name="latent_std_ratio")
     self.collapse_tracker = keras.metrics.Mean(name="collapse")
-    self.domain_accuracy_tracker = (keras.metrics.Mean(name="domain_accuracy")
-                                    if DOMAIN_ADVERSARIAL in energies else None)
+    stats = [s for e in energies for s in entries[e].metrics]
+    self.stat_trackers = {s: keras.metrics.Mean(name=s) for s in dict.fromkeys(stats)}
     self.energy_optimizers = {}
     self._cycle = tuple((e,) for e in energies)
     self._cursor = None
     self.built = True
 
   # --- construction -----------------------------------------------------------------------------
-  def _build_submodels(self):
-    """Builds every sub-model (so optimisers can be built at compile time and nothing creates
-    variables inside a distributed step) and finds the latent/feature/motion sizes."""
+  def _measure_submodels(self):
+    """Builds G, E_m and D_p (a call on zeros where not built) and finds the latent, feature and
+    motion sizes (`latent_dim`, `feature_dim`, `motion_dim`) the energies' layers are made for."""
     g = self.image_to_latent
     height, width = g.image_hw
     z, features = g.call_with_features(tf.zeros([1, height, width, 3]), training=False)
     self.latent_dim = int(z.shape[-1])
     self.feature_dim = int(features.shape[-1])
-    head_input = self.feature_dim if self.lcr_input == "features" else self.latent_dim
-    if self.lcr_head is not None:
-      self.lcr_head.build((None, head_input))
     self.motion_dim = None
     if self.motion_encoder is not None:
       self.motion_dim = int(_output_size(
           self.motion_encoder, [1, windows.CLIP_LENGTH, self.latent_dim]))
-      if self.hcr_head is not None:
-        self.hcr_head.build((None, self.motion_dim))
     if self.pose_decoder is not None:
       _output_size(self.pose_decoder, [1, self.latent_dim])
+
+  def _build_submodels(self):
+    """Builds the energies' layers and checks the relation networks, so that optimisers can be
+    built at compile time and nothing creates variables inside a distributed step."""
+    for entry in self.energy_entries.values():
+      for layer in entry.layers:
+        getattr(self, layer.attribute).build((None, layer.input_dim(self)))
     for key, net in self.relation_networks.items():
-      relation = relations.get_relation(key)
+      relation = self.energy_entries[key].relation
       dim = self.latent_dim if relation.space == relations.POSE else self.motion_dim
       out = _output_size(net, [1, dim])
       if out != dim:
         raise ValueError(f"relation network {key!r} maps {dim} -> {out}; it must map its space "
                          "onto itself")
-    if self.domain_discriminator is not None:
-      disc_input = self.feature_dim if self.adversarial_input == "features" else self.latent_dim
-      self.domain_discriminator.build((None, disc_input))
     if not self._g_trainable_variables():
       raise ValueError(f"no trainable variables in G for trainable_stages "
                        f"{self.trainable_stages}")
@@ -419,70 +354,29 @@ class RelationDistillationModel(keras.Model):
   def energy_variables(self, energy):
     """The variables energy `energy`'s optimiser updates."""
     variables = self._g_trainable_variables()
-    if energy == LCR:
-      variables += self.lcr_head.trainable_variables
-    elif energy == HCR:
-      variables += self.hcr_head.trainable_variables
-    elif energy == DOMAIN_ADVERSARIAL:
-      variables += self.domain_discriminator.trainable_variables
+    for layer in self.energy_entries[energy].layers:
+      variables += getattr(self, layer.attribute).trainable_variables
     return variables
+
+  def energy_layers(self, energy):
+    """attribute -> layer: the layers energy `energy` added."""
+    return {layer.attribute: getattr(self, layer.attribute)
+            for layer in self.energy_entries[energy].layers}
 
   def required_batch_keys(self, energies=None):
     """The batch keys the given (default: configured) energies read."""
-    keys = []
-    for energy in energies or self.energies:
-      if energy in (SOURCE,):
-        needed = [SOURCE_IMAGE, SOURCE_POSE]
-      elif energy == TARGET_SUPERVISED:
-        needed = [TARGET_IMAGE, TARGET_POSE]
-      elif energy == DOMAIN_ADVERSARIAL:
-        needed = [WINDOW, SOURCE_IMAGE]
-      elif energy in CONTRASTIVE_ENERGIES:
-        needed = [WINDOW, AUGMENTED]
-      elif energy == LATENT_SPREAD:
-        needed = [WINDOW]
-      else:
-        needed = [WINDOW, counterpart_key(energy)]
-      keys += [k for k in needed if k not in keys]
-    return keys
+    return energy_lib.batch_keys(energies or self.energies)
 
   # --- inference --------------------------------------------------------------------------------
   def call(self, inputs, training=False):
     """Latents of G: images `[B, H, W, 3]` -> `[B, d]`, clips `[B, T, H, W, 3]` -> `[B, T, d]`,
     or an adaptation batch dict -> latents of its 'window'."""
     if isinstance(inputs, dict):
-      inputs = inputs[WINDOW]
+      inputs = inputs[contract.WINDOW]
     return image_latents(self.image_to_latent, inputs,
                          training=bool(training) and self.backbone_training)[0]
 
   # --- energies ---------------------------------------------------------------------------------
-  @staticmethod
-  def _anchor_selector(energy):
-    if energy in (SOURCE, TARGET_SUPERVISED):
-      return None
-    if energy in BUILTIN_ENERGIES:
-      return windows.middle_clip
-    return relations.get_relation(energy).anchor_frames
-
-  @staticmethod
-  def _image_keys(energy):
-    """Batch keys of the images G must see for `energy`, besides the target window."""
-    if energy in CONTRASTIVE_ENERGIES:
-      return (AUGMENTED,)
-    if energy in (SOURCE, DOMAIN_ADVERSARIAL):
-      return (SOURCE_IMAGE,)
-    if energy == TARGET_SUPERVISED:
-      return (TARGET_IMAGE,)
-    if energy == LATENT_SPREAD:
-      return ()
-    return (counterpart_key(energy),)
-
-  @staticmethod
-  def _batch_value(batch, key, energy):
-    if key not in batch:
-      raise KeyError(f"energy {energy!r} needs batch key {key!r}; the batch has {sorted(batch)}")
-    return batch[key]
-
   def _run_g(self, requests):
     """G on several image tensors `[..., H, W, 3]` at once: one forward pass per image size
     (fewer, larger calls; identical results since G is frame-wise with BatchNorm in inference
@@ -492,12 +386,12 @@ class RelationDistillationModel(keras.Model):
       by_size.setdefault(tuple(images.shape.as_list()[-3:]), []).append(key)
     outputs = {}
     for keys in by_size.values():
-      flats = [_flatten_leading(requests[k], 3) for k in keys]
+      flats = [flatten_leading(requests[k], 3) for k in keys]
       z, features = self.image_to_latent.call_with_features(
           flats[0] if len(flats) == 1 else tf.concat(flats, 0), training=self.backbone_training)
-      sizes = [_dims(f)[0] for f in flats]
+      sizes = [dims(f)[0] for f in flats]
       for key, z_k, f_k in zip(keys, tf.split(z, sizes), tf.split(features, sizes)):
-        lead = _dims(requests[key])[:-3]
+        lead = dims(requests[key])[:-3]
         outputs[key] = (tf.reshape(z_k, lead + [z.shape[-1]]),
                         tf.reshape(f_k, lead + [features.shape[-1]]))
     return outputs
@@ -510,9 +404,11 @@ class RelationDistillationModel(keras.Model):
     sequences = [requests[k] for k in keys]
     v = self.motion_encoder(sequences[0] if len(keys) == 1 else tf.concat(sequences, 0),
                             training=False)
-    return dict(zip(keys, tf.split(v, [_dims(s)[0] for s in sequences])))
+    return dict(zip(keys, tf.split(v, [dims(s)[0] for s in sequences])))
 
-  def _info_nce(self, anchors, positives, groups):
+  def info_nce_loss(self, anchors, positives, groups):
+    """InfoNCE with this model's temperature, positives under stop-gradient, and (under a
+    multi-replica strategy with `cross_replica_negatives`) negatives from the global batch."""
     positives = tf.stop_gradient(positives)
     context = tf.distribute.get_replica_context()
     if (not self.cross_replica_negatives or context is None
@@ -530,14 +426,6 @@ class RelationDistillationModel(keras.Model):
     return infonce.info_nce(anchors, positives, self.temperature, groups=groups,
                             gathered_positives=gathered, gathered_groups=gathered_groups,
                             anchor_offset=offset)
-
-  def _pose_loss(self, latents, batch, pose_key, energy):
-    poses = tf.cast(self._batch_value(batch, pose_key, energy), tf.float32)
-    poses = tf.reshape(poses, [-1] + _dims(poses)[-2:])
-    poses = poses - poses[:, :1]
-    predicted = self.pose_decoder(_flat_latents(latents), training=False)
-    return relation_energy(predicted / self.pose_scale_mm, poses / self.pose_scale_mm,
-                           self.pose_loss_kind)
 
   def _spread_statistics(self, z_flat):
     """Per-dimension std of latents over the batch, and the reference (first-step) spread,
@@ -557,43 +445,44 @@ class RelationDistillationModel(keras.Model):
     unknown = [n for n in names if n not in self.energies]
     if unknown:
       raise ValueError(f"energies {unknown} are not configured; energies: {self.energies}")
+    entries = [self.energy_entries[n] for n in names]
     # 1. G, once per image size, on everything this step needs.
     selectors = []
-    for name in names:
-      selector = self._anchor_selector(name)
-      if selector is not None and selector not in selectors:
-        selectors.append(selector)
+    for entry in entries:
+      if entry.anchor_frames is not None and entry.anchor_frames not in selectors:
+        selectors.append(entry.anchor_frames)
     requests = {}
     single_selector = len(selectors) == 1 and not self.backbone_training
     if selectors:
-      needs_window = next(n for n in names if self._anchor_selector(n) is not None)
-      window = _as_images(self._batch_value(batch, WINDOW, needs_window))
+      needs_window = next(e.name for e in entries if e.anchor_frames is not None)
+      window = as_images(energy_lib.batch_value(batch, contract.WINDOW, needs_window))
       # G is frame-wise: with one anchor selection, run it only on the frames used.
-      requests[WINDOW] = (selectors[0](window, _CLIP_TIME_AXIS) if single_selector else window)
-    for name in names:
-      for key in self._image_keys(name):
-        requests[key] = _as_images(self._batch_value(batch, key, name))
+      requests[contract.WINDOW] = (selectors[0](window, _CLIP_TIME_AXIS) if single_selector
+                                   else window)
+    for entry in entries:
+      for key in entry.image_keys:
+        requests[key] = as_images(energy_lib.batch_value(batch, key, entry.name))
     latents = self._run_g(requests)
     anchors = {}
     if single_selector:
-      anchors[selectors[0]] = latents[WINDOW]
+      anchors[selectors[0]] = latents[contract.WINDOW]
     elif selectors:
-      z, features = latents[WINDOW]
+      z, features = latents[contract.WINDOW]
       for selector in selectors:
         anchors[selector] = (selector(z, _LATENT_TIME_AXIS),
                              selector(features, _LATENT_TIME_AXIS))
 
     # 2. E_m, once, on every clip a motion energy needs.
+    def motion_request(entry, source):
+      if source == energy_lib.ANCHOR:
+        return ("anchor", entry.anchor_frames), anchors[entry.anchor_frames][0]
+      return ("image", source), latents[source][0]
+
     motion_requests = {}
-    for name in names:
-      if name == HCR:
-        motion_requests[("anchor", windows.middle_clip)] = anchors[windows.middle_clip][0]
-        motion_requests[("image", AUGMENTED)] = latents[AUGMENTED][0]
-      elif name not in BUILTIN_ENERGIES:
-        relation = relations.get_relation(name)
-        if relation.space == relations.MOTION:
-          motion_requests[("anchor", relation.anchor_frames)] = anchors[relation.anchor_frames][0]
-          motion_requests[("image", counterpart_key(name))] = latents[counterpart_key(name)][0]
+    for entry in entries:
+      for source in entry.motion_inputs:
+        key, sequence = motion_request(entry, source)
+        motion_requests[key] = sequence
     motion = self._run_motion_encoder(motion_requests)
 
     # 3. The energies.
@@ -601,64 +490,26 @@ class RelationDistillationModel(keras.Model):
     spread = None
     if selectors:
       first = windows.middle_clip if windows.middle_clip in anchors else selectors[0]
-      std, reference = spread = self._spread_statistics(_flat_latents(anchors[first][0]))
+      std, reference = spread = self._spread_statistics(flat_latents(anchors[first][0]))
       stats["latent_std"] = tf.reduce_mean(std)
       ratio = stats["latent_std"] / tf.maximum(tf.reduce_mean(reference), 1e-12)
       stats["latent_std_ratio"] = ratio
       stats["collapse"] = tf.cast(ratio < self.collapse_fraction, tf.float32)
-    middle = windows.middle_clip
-    for name in names:
-      if name == LCR:
-        z_a, f_a = anchors[middle]
-        z_p, f_p = latents[AUGMENTED]
-        a, p = (f_a, f_p) if self.lcr_input == "features" else (z_a, z_p)
-        groups = None
-        if self.exclude_same_clip_negatives:
-          shape = tf.shape(a)
-          groups = tf.repeat(tf.range(shape[0]), shape[1])
-        loss = self._info_nce(self.lcr_head(_flat_latents(a)), self.lcr_head(_flat_latents(p)),
-                              groups)
-      elif name == HCR:
-        loss = self._info_nce(self.hcr_head(motion[("anchor", middle)]),
-                              self.hcr_head(motion[("image", AUGMENTED)]), None)
-      elif name == SOURCE:
-        loss = self._pose_loss(latents[SOURCE_IMAGE][0], batch, SOURCE_POSE, name)
-      elif name == TARGET_SUPERVISED:
-        loss = self._pose_loss(latents[TARGET_IMAGE][0], batch, TARGET_POSE, name)
-      elif name == DOMAIN_ADVERSARIAL:
-        loss, stats["domain_accuracy"] = self._domain_adversarial(anchors[middle],
-                                                                  latents[SOURCE_IMAGE])
-      elif name == LATENT_SPREAD:
-        std, reference = spread
-        loss = tf.reduce_mean(tf.nn.relu(self.spread_floor * reference - std))
-      else:
-        relation = relations.get_relation(name)
-        network = self.relation_networks[name]
-        if relation.space == relations.POSE:
-          predicted = network(_flat_latents(anchors[relation.anchor_frames][0]), training=False)
-          target = _flat_latents(latents[counterpart_key(name)][0])
-        else:
-          predicted = network(motion[("anchor", relation.anchor_frames)], training=False)
-          target = motion[("image", counterpart_key(name))]
-        loss = relation_energy(predicted, target, self.loss_kind)
+    for entry in entries:
+      inputs = energy_lib.EnergyInputs(
+          model=self, batch=batch,
+          anchor=anchors.get(entry.anchor_frames) if entry.anchor_frames else None,
+          latents={k: latents[k] for k in entry.image_keys},
+          motion={s: motion[motion_request(entry, s)[0]] for s in entry.motion_inputs},
+          spread=spread, layers=self.energy_layers(entry.name))
+      loss = entry.loss(inputs)
+      if isinstance(loss, tuple):
+        loss, energy_stats = loss
+        stats.update(energy_stats)
       if self.check_numerics:
-        loss = sl.check_finite(loss, f"energy {name!r}")
-      losses[name] = loss
+        loss = sl.check_finite(loss, f"energy {entry.name!r}")
+      losses[entry.name] = loss
     return losses, stats
-
-  def _domain_adversarial(self, target_latents, source_latents):
-    (z_t, f_t), (z_s, f_s) = target_latents, source_latents
-    if self.adversarial_input == "features":
-      target, source = _flat_latents(f_t), _flat_latents(f_s)
-    else:
-      target, source = _flat_latents(z_t), _flat_latents(z_s)
-    weight = self.gradient_reversal_weight
-    source_logits = self.domain_discriminator(_gradient_reversal(source, weight))
-    target_logits = self.domain_discriminator(_gradient_reversal(target, weight))
-    loss = sl.discriminator_loss(source_logits, target_logits)
-    accuracy = 0.5 * (tf.reduce_mean(tf.cast(source_logits > 0, tf.float32))
-                      + tf.reduce_mean(tf.cast(target_logits <= 0, tf.float32)))
-    return loss, accuracy
 
   # --- training ---------------------------------------------------------------------------------
   def compile(self, optimizers=None, schedule="round_robin", jit_compile=False,
@@ -744,8 +595,9 @@ class RelationDistillationModel(keras.Model):
       self.latent_std_tracker.update_state(stats["latent_std"])
       self.latent_std_ratio_tracker.update_state(stats["latent_std_ratio"])
       self.collapse_tracker.update_state(stats["collapse"])
-    if "domain_accuracy" in stats:
-      self.domain_accuracy_tracker.update_state(stats["domain_accuracy"])
+    for stat, tracker in self.stat_trackers.items():
+      if stat in stats:
+        tracker.update_state(stats[stat])
     return {m.name: m.result() for m in self.metrics}
 
   def _train_step_for(self, data, names):

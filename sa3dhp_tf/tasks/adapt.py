@@ -10,8 +10,9 @@ picks one snapshot by `selection_rule` without looking at target labels. The tar
 of the best snapshot by target labels is reported next to it, never used.
 """
 
-import json
+import dataclasses
 import os
+from typing import Any, Dict, Optional
 
 from absl import logging
 import gin
@@ -21,18 +22,22 @@ import tensorflow as tf
 
 from sa3dhp_tf import relations
 from sa3dhp_tf import reproducibility
+from sa3dhp_tf.config import bound_value
+from sa3dhp_tf.data import batch_contract as contract
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
+from sa3dhp_tf.evaluation import checkpoint_selection
 from sa3dhp_tf.evaluation import pose_evaluation
+from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
+from sa3dhp_tf.evaluation.checkpoint_selection import SELECTION_RULES
 from sa3dhp_tf.modeling import adaptation
+from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.modeling.collapse_monitor import latent_spread
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
-from sa3dhp_tf.tasks.dry_run import bound_value
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "adapt"
-SELECTION_RULES = ("final", "final_unless_collapsed", "source_val", "pose_prior", "spread")
 SNAPSHOT_DIR = "snapshots"
 
 
@@ -40,16 +45,29 @@ def _check():
   from sa3dhp_tf import config
   energies = bound_value("adapt.energies", adaptation.DEFAULT_ENERGIES)
   for energy in energies:
-    if energy in adaptation.BUILTIN_ENERGIES or energy == "auto":
+    if energy == "auto":
       continue
     try:
-      relations.get_relation(energy)
+      energy_lib.get_energy(energy)
     except KeyError as e:
       raise config.ConfigError(f"adapt.energies: {e.args[0]}") from None
   rule = bound_value("adapt.selection_rule", "final_unless_collapsed")
   if rule not in SELECTION_RULES:
     raise config.ConfigError(f"adapt.selection_rule must be one of {SELECTION_RULES}, got "
                              f"{rule!r}")
+
+
+@dataclasses.dataclass
+class AdaptInputs:
+  """What the stage adapts and reads: G (a fresh copy of G^s), the pose AAE (D_p and its pose
+  discriminator), the motion AAE (E_m) and the relation networks, frozen, with the stage infos
+  they came from."""
+  network: Any
+  pose_ae: Any
+  motion_ae: Optional[Any]
+  relation_nets: Dict[str, Any]
+  source_info: Dict[str, Any]
+  relation_info: Optional[Dict[str, Any]]
 
 
 def load_inputs(source_dir, relation_nets_dir, relation_keys):
@@ -78,11 +96,7 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
                                            ["motion_autoencoder"],
                                            expect={"latent_dim": pose_ae.latent_dim})
     motion_ae = stage_io.freeze(motion_models["motion_autoencoder"])
-  return network, pose_ae, motion_ae, relation_nets, source_info, relation_info
-
-
-def _rename(batch, mapping):
-  return {mapping[k]: v for k, v in batch.items() if k in mapping}
+  return AdaptInputs(network, pose_ae, motion_ae, relation_nets, source_info, relation_info)
 
 
 def build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, seed,
@@ -93,19 +107,17 @@ def build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, 
   paths = records.shard_paths(data_dir, "target_train")
   dataset = pipelines.target_windows(
       paths, batch_size, relation_keys=relation_keys, theta=theta, fill_mode=fill_mode,
-      with_augmented="augmented" in needed, seed=seed)
+      with_augmented=contract.AUGMENTED in needed, seed=seed)
   parts = [dataset]
-  if "source_image" in needed:
+  if contract.SOURCE_IMAGE in needed:
     source = pipelines.source_frames(records.shard_paths(data_dir, "source"), source_batch_size,
                                      seed=seed + 1)
-    parts.append(source.map(lambda b: _rename(b, {"image": "source_image",
-                                                  "pose3d": "source_pose3d"})))
-  if "target_image" in needed:
+    parts.append(source.map(lambda b: contract.rename_frames(b, contract.SOURCE_FRAME_KEYS)))
+  if contract.TARGET_IMAGE in needed:
     labeled = pipelines.source_frames(records.shard_paths(data_dir, "target_labeled"),
                                       source_batch_size, seed=seed + 2,
                                       keep_sequence_fraction=target_labeled_fraction)
-    parts.append(labeled.map(lambda b: _rename(b, {"image": "target_image",
-                                                   "pose3d": "target_pose3d"})))
+    parts.append(labeled.map(lambda b: contract.rename_frames(b, contract.TARGET_FRAME_KEYS)))
   if len(parts) > 1:
     dataset = tf.data.Dataset.zip(tuple(parts)).map(
         lambda *batches: {k: v for b in batches for k, v in b.items()})
@@ -138,12 +150,11 @@ class SnapshotEvaluator(keras.callbacks.Callback):
     self.steps_per_loop = steps_per_loop
     self.target_batch = target_batch
     self.eval_batches = eval_batches
-    self.path = os.path.join(model_dir, "selection.jsonl")
     os.makedirs(os.path.join(model_dir, SNAPSHOT_DIR), exist_ok=True)
 
   def measure(self, step):
-    frames = tf.reshape(self.target_batch["window"],
-                        [-1] + self.target_batch["window"].shape.as_list()[-3:])
+    frames = tf.reshape(self.target_batch[contract.WINDOW],
+                        [-1] + self.target_batch[contract.WINDOW].shape.as_list()[-3:])
     z = self.network(frames, training=False)
     poses = self.pose_ae.decoder(z, training=False)
     prior_logit = self.pose_ae.pose_discriminator(poses, training=False)
@@ -160,15 +171,14 @@ class SnapshotEvaluator(keras.callbacks.Callback):
               "target_residuals": residuals,
               "target_test_mpjpe": target["mpjpe"], "target_test_pa_mpjpe": target["pa_mpjpe"]}
     self.network.save_weights(self.snapshot_path(step))
-    with open(self.path, "a") as f:
-      f.write(json.dumps(record) + "\n")
+    checkpoint_selection.append_record(self.model_dir, record)
     return record
 
   def snapshot_path(self, step):
     return os.path.join(self.model_dir, SNAPSHOT_DIR, f"g-{int(step)}.weights.h5")
 
   def on_train_begin(self, logs=None):
-    if not read_selection(self.model_dir):
+    if not checkpoint_selection.read_selection(self.model_dir):
       self.measure(0)
 
   def on_epoch_end(self, epoch, logs=None):
@@ -178,58 +188,123 @@ class SnapshotEvaluator(keras.callbacks.Callback):
                  record["target_spread"])
 
 
-def read_selection(model_dir):
-  path = os.path.join(model_dir, "selection.jsonl")
-  if not os.path.exists(path):
-    return []
-  by_step = {}
-  with open(path) as f:
-    for line in f:
-      if line.strip():
-        record = json.loads(line)
-        by_step[record["step"]] = record  # a resumed run may re-measure a step: keep the last
-  return [by_step[s] for s in sorted(by_step)]
+# --- the stage's steps ---------------------------------------------------------------------
+
+def resolve_energies(energies, relation_nets_dir, data_dir, auto_relations):
+  """The energies with 'auto' replaced by the most non-local relations (by latent distance on
+  mocap) that are not listed already."""
+  energies = list(energies)
+  if "auto" in energies:
+    from sa3dhp_tf.evaluation import nonlocality
+    rel_info = stage_io.read_stage_info(relation_nets_dir, "relation_nets")
+    chosen = nonlocality.auto_relations(rel_info["inputs"]["pose_aae"],
+                                        rel_info["inputs"]["motion_aae"], data_dir,
+                                        k_pose=auto_relations[0], k_motion=auto_relations[1],
+                                        theta=rel_info["settings"]["theta"])
+    index = energies.index("auto")
+    energies[index:index + 1] = [k for k in chosen if k not in energies]
+  return energies
 
 
-def select_snapshot(history, rule, collapse_fraction=0.5):
-  """Picks a snapshot record by a label-free `rule` (never reads target_test_* fields):
-  - 'final': the last snapshot;
-  - 'final_unless_collapsed': the last snapshot whose target latent spread is at least
-    `collapse_fraction` of the initial one (the initial G^s if all collapsed);
-  - 'source_val': the lowest source validation MPJPE;
-  - 'pose_prior': the highest pose-discriminator score of predicted target poses;
-  - 'spread': the largest target latent spread."""
-  if rule not in SELECTION_RULES:
-    raise ValueError(f"selection rule must be one of {SELECTION_RULES}, got {rule!r}")
-  if rule == "final":
-    return history[-1]
-  if rule == "final_unless_collapsed":
-    floor = collapse_fraction * history[0]["target_spread"]
-    alive = [r for r in history if r["target_spread"] >= floor]
-    return alive[-1] if alive else history[0]
-  if rule == "source_val":
-    return min(history, key=lambda r: r["source_val_mpjpe"])
-  if rule == "pose_prior":
-    return max(history, key=lambda r: r["pose_prior_score"])
-  return max(history, key=lambda r: r["target_spread"])
+def resolve_theta(theta, inputs, relation_nets_dir):
+  """The relations' angle: the one the relation networks were trained with (a different
+  `adapt.theta` is an error), else `theta`, else the default."""
+  if inputs.relation_info is not None:
+    trained_theta = float(inputs.relation_info["settings"]["theta"])
+    if theta is not None and float(theta) != trained_theta:
+      raise stage_io.StageError(f"adapt.theta = {theta} but the relation networks in "
+                                f"{relation_nets_dir} were trained with theta = {trained_theta}")
+    theta = trained_theta
+  return relations.DEFAULT_THETA if theta is None else float(theta)
 
 
-def _spearman(a, b):
-  ranks = lambda x: np.argsort(np.argsort(np.asarray(x)))
-  if len(a) < 3 or np.std(a) == 0 or np.std(b) == 0:
-    return None
-  return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
+def check_requirements(energies, inputs):
+  """Fails before training when an energy needs E_m and no relation_nets_dir gave one."""
+  needs_motion = [e for e in energies
+                  if energy_lib.get_energy(e).requires(energy_lib.MOTION_ENCODER)]
+  if needs_motion and inputs.motion_ae is None:
+    raise stage_io.StageError(f"energies {needs_motion} need E_m: pass relation_nets_dir (its "
+                              "motion AAE)")
 
 
-def criterion_correlations(history):
-  """Spearman correlation of each label-free criterion with target test MPJPE across snapshots:
-  how well each criterion tracks the error it stands in for (sign: a good criterion to minimise
-  correlates positively)."""
-  target = [r["target_test_mpjpe"] for r in history]
-  return {"source_val_mpjpe": _spearman([r["source_val_mpjpe"] for r in history], target),
-          "negative_pose_prior_score": _spearman([-r["pose_prior_score"] for r in history],
-                                                 target),
-          "negative_target_spread": _spearman([-r["target_spread"] for r in history], target)}
+def build_model(inputs, energies, trainable_stages, loss_kind, temperature, model_kwargs,
+                learning_rates, schedule, jit_compile):
+  """The compiled `RelationDistillationModel`, under the distribution strategy."""
+  strategy = training_loop.make_strategy()
+  with strategy.scope():
+    model = adaptation.RelationDistillationModel(
+        inputs.network, pose_decoder=inputs.pose_ae.decoder,
+        motion_encoder=None if inputs.motion_ae is None else inputs.motion_ae.encoder,
+        relation_networks=inputs.relation_nets, energies=tuple(energies),
+        trainable_stages=tuple(trainable_stages), loss_kind=loss_kind, temperature=temperature,
+        **dict(model_kwargs or {}))
+    # learning_rates may list energies this run does not use (one table for all rows).
+    model.compile(optimizers={k: v for k, v in dict(learning_rates or {}).items()
+                              if k in energies},
+                  schedule=schedule,
+                  jit_compile=jit_compile)
+  return model
+
+
+def diagnose_before(inputs, motion_encoder, source_batch, target_batch):
+  """Relation residuals of G^s on held source and target clips: how much each relation can
+  teach on this shift."""
+  nets = inputs.relation_nets
+
+  def residuals(batch):
+    return (adaptation.relation_residuals(inputs.network, nets, motion_encoder, batch)
+            if nets else {})
+
+  return {"relation_residuals_source": residuals(source_batch),
+          "relation_residuals_target": residuals(target_batch)}
+
+
+def train(model, dataset, model_dir, data_dir, steps, steps_per_loop, callbacks):
+  with records.explain_data_errors(records.shard_paths(data_dir, "target_train"), "clip"):
+    training_loop.run_training(model, dataset, model_dir, steps, steps_per_loop,
+                               callbacks=callbacks)
+
+
+def select_and_evaluate(model_dir, inputs, evaluator, data_dir, energies, theta,
+                        selection_rule, collapse_fraction, before, collapsed_at_step):
+  """Picks the snapshot by the label-free rule, loads it into G, evaluates it on the whole
+  test splits. Returns the `AdaptationResults`."""
+  history = checkpoint_selection.read_selection(model_dir)
+  chosen = checkpoint_selection.select_snapshot(history, selection_rule, collapse_fraction)
+  best = checkpoint_selection.best_by_target_labels(history)
+  inputs.network.load_weights(evaluator.snapshot_path(chosen["step"]))
+  final = {split: pose_evaluation.evaluate_split(inputs.network, inputs.pose_ae.decoder,
+                                                 data_dir, split)
+           for split in ("source_test", "target_test")}
+  return AdaptationResults(
+      energies=list(energies), theta=theta, selection_rule=selection_rule,
+      selected_step=chosen["step"], best_step_by_target_labels=best["step"],
+      target_test_mpjpe_at_best_step_subset=best["target_test_mpjpe"],
+      target_test_mpjpe_at_selected_step_subset=chosen["target_test_mpjpe"],
+      selected={split: pose_evaluation.summary(r) for split, r in final.items()},
+      criterion_correlations=checkpoint_selection.criterion_correlations(history),
+      before_adaptation=before,
+      latent_spread_target_before=history[0]["target_spread"],
+      latent_spread_target_selected=chosen["target_spread"],
+      collapsed_at_step=collapsed_at_step,
+      curve=history)
+
+
+def save(model_dir, inputs, results, source_dir, relation_nets_dir, data_dir,
+         trainable_stages):
+  network = inputs.network
+  stage_io.save_stage(model_dir, STAGE, {"image_to_latent": network},
+                      settings={"latent_dim": network.latent_dim, "energies": results.energies,
+                                "theta": results.theta, "data_dir": data_dir,
+                                "trainable_stages": list(trainable_stages)},
+                      inputs={"pose_aae": inputs.source_info["inputs"]["pose_aae"],
+                              "source": source_dir,
+                              **({"relation_nets": relation_nets_dir} if relation_nets_dir
+                                 else {})},
+                      results={"selected": results.selected,
+                               "selected_step": results.selected_step,
+                               "selection_rule": results.selection_rule})
+  results.save(model_dir)
 
 
 @register_stage(STAGE, check=_check)
@@ -251,99 +326,35 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   learning_rates: {energy: lr}; default the authors' 2e-5 (contrastive) and 1e-5 (others).
   selection_rule: how the reported checkpoint is picked without target labels.
   model_kwargs: further `RelationDistillationModel` arguments.
+  Returns the `AdaptationResults` (also written to `<model_dir>/results.json`).
   """
   reproducibility.seed_everything(seed, jit_compile)
-  energies = list(energies)
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]
-  if "auto" in energies:
-    from sa3dhp_tf.evaluation import nonlocality
-    rel_info = stage_io.read_stage_info(relation_nets_dir, "relation_nets")
-    chosen = nonlocality.auto_relations(rel_info["inputs"]["pose_aae"],
-                                        rel_info["inputs"]["motion_aae"], data_dir,
-                                        k_pose=auto_relations[0], k_motion=auto_relations[1],
-                                        theta=rel_info["settings"]["theta"])
-    index = energies.index("auto")
-    energies[index:index + 1] = [k for k in chosen if k not in energies]
-  relation_keys = [e for e in energies if e not in adaptation.BUILTIN_ENERGIES]
-  network, pose_ae, motion_ae, relation_nets, source_info, relation_info = load_inputs(
-      source_dir, relation_nets_dir, relation_keys)
-  if relation_info is not None:
-    trained_theta = float(relation_info["settings"]["theta"])
-    if theta is not None and float(theta) != trained_theta:
-      raise stage_io.StageError(f"adapt.theta = {theta} but the relation networks in "
-                                f"{relation_nets_dir} were trained with theta = {trained_theta}")
-    theta = trained_theta
-  theta = relations.DEFAULT_THETA if theta is None else float(theta)
-  needs_motion = any(e == "hcr" for e in energies)
-  if needs_motion and motion_ae is None:
-    raise stage_io.StageError("energy 'hcr' needs E_m: pass relation_nets_dir (its motion AAE)")
-
-  strategy = training_loop.make_strategy()
-  with strategy.scope():
-    model = adaptation.RelationDistillationModel(
-        network, pose_decoder=pose_ae.decoder,
-        motion_encoder=None if motion_ae is None else motion_ae.encoder,
-        relation_networks=relation_nets, energies=tuple(energies),
-        trainable_stages=tuple(trainable_stages), loss_kind=loss_kind, temperature=temperature,
-        **dict(model_kwargs or {}))
-    # learning_rates may list energies this run does not use (one table for all rows).
-    model.compile(optimizers={k: v for k, v in dict(learning_rates or {}).items()
-                              if k in energies},
-                  schedule=schedule,
-                  jit_compile=jit_compile)
+  energies = resolve_energies(energies, relation_nets_dir, data_dir, auto_relations)
+  relation_keys = list(energy_lib.relation_keys(energies))
+  inputs = load_inputs(source_dir, relation_nets_dir, relation_keys)
+  theta = resolve_theta(theta, inputs, relation_nets_dir)
+  check_requirements(energies, inputs)
+  model = build_model(inputs, energies, trainable_stages, loss_kind, temperature, model_kwargs,
+                      learning_rates, schedule, jit_compile)
   dataset = build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, seed,
                           source_batch_size, target_labeled_fraction)
   target_batch = _held_batch(data_dir, "target_train", relation_keys, theta, fill_mode,
                              diagnostic_clips)
   source_batch = _held_batch(data_dir, "source_test", relation_keys, theta, fill_mode,
                              diagnostic_clips)
-  before = {
-      "relation_residuals_source": (adaptation.relation_residuals(
-          network, relation_nets, model.motion_encoder, source_batch) if relation_nets else {}),
-      "relation_residuals_target": (adaptation.relation_residuals(
-          network, relation_nets, model.motion_encoder, target_batch) if relation_nets else {}),
-  }
-  evaluator = SnapshotEvaluator(model_dir, network, pose_ae, model.motion_encoder,
-                                relation_nets, data_dir, steps_per_loop, target_batch,
+  before = diagnose_before(inputs, model.motion_encoder, source_batch, target_batch)
+  evaluator = SnapshotEvaluator(model_dir, inputs.network, inputs.pose_ae, model.motion_encoder,
+                                inputs.relation_nets, data_dir, steps_per_loop, target_batch,
                                 eval_batches)
-  monitor = adaptation.LatentSpreadMonitor(target_batch["window"], every_n_steps=steps_per_loop,
-                                           min_fraction=collapse_fraction,
-                                           on_collapse=on_collapse,
-                                           reference_spread=latent_spread(
-                                               network, target_batch["window"]))
-  with records.explain_data_errors(records.shard_paths(data_dir, "target_train"), "clip"):
-    training_loop.run_training(model, dataset, model_dir, steps, steps_per_loop,
-                               callbacks=[evaluator, monitor])
-
-  history = read_selection(model_dir)
-  chosen = select_snapshot(history, selection_rule, collapse_fraction)
-  best = min(history, key=lambda r: r["target_test_mpjpe"])
-  network.load_weights(evaluator.snapshot_path(chosen["step"]))
-  final = {split: pose_evaluation.evaluate_split(network, pose_ae.decoder, data_dir, split)
-           for split in ("source_test", "target_test")}
-  results = {
-      "energies": energies, "theta": theta, "selection_rule": selection_rule,
-      "selected_step": chosen["step"], "best_step_by_target_labels": best["step"],
-      "target_test_mpjpe_at_best_step_subset": best["target_test_mpjpe"],
-      "target_test_mpjpe_at_selected_step_subset": chosen["target_test_mpjpe"],
-      "selected": {split: pose_evaluation.summary(r) for split, r in final.items()},
-      "criterion_correlations": criterion_correlations(history),
-      "before_adaptation": before,
-      "latent_spread_target_before": history[0]["target_spread"],
-      "latent_spread_target_selected": chosen["target_spread"],
-      "collapsed_at_step": monitor.collapsed_at_step,
-      "curve": history,
-  }
-  stage_io.save_stage(model_dir, STAGE, {"image_to_latent": network},
-                      settings={"latent_dim": network.latent_dim, "energies": energies,
-                                "theta": theta, "data_dir": data_dir,
-                                "trainable_stages": list(trainable_stages)},
-                      inputs={"pose_aae": source_info["inputs"]["pose_aae"],
-                              "source": source_dir,
-                              **({"relation_nets": relation_nets_dir} if relation_nets_dir
-                                 else {})},
-                      results={k: results[k] for k in ("selected", "selected_step",
-                                                       "selection_rule")})
-  training_loop.write_json(os.path.join(model_dir, "results.json"), results)
+  monitor = adaptation.LatentSpreadMonitor(
+      target_batch[contract.WINDOW], every_n_steps=steps_per_loop,
+      min_fraction=collapse_fraction, on_collapse=on_collapse,
+      reference_spread=latent_spread(inputs.network, target_batch[contract.WINDOW]))
+  train(model, dataset, model_dir, data_dir, steps, steps_per_loop, [evaluator, monitor])
+  results = select_and_evaluate(model_dir, inputs, evaluator, data_dir, energies, theta,
+                                selection_rule, collapse_fraction, before,
+                                monitor.collapsed_at_step)
+  save(model_dir, inputs, results, source_dir, relation_nets_dir, data_dir, trainable_stages)
   return results

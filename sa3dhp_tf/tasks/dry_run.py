@@ -7,16 +7,9 @@ import os
 import gin
 
 from sa3dhp_tf import config
+from sa3dhp_tf.config import bound_value
 from sa3dhp_tf import relations
 from sa3dhp_tf.tasks.registry import register_stage
-
-
-def bound_value(parameter, default):
-  """The gin binding of `parameter` ('fn.arg'), or `default` when it is not bound."""
-  try:
-    return gin.query_parameter(parameter)
-  except ValueError:
-    return default
 
 
 def check_relation_keys(parameter, default):

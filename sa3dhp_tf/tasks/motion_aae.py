@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import json_files
 from sa3dhp_tf import metrics
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
@@ -66,7 +67,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
                       settings={"latent_dim": model.latent_dim, "motion_dim": model.motion_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir}, results=results)
-  training_loop.write_json(os.path.join(model_dir, "results.json"), results)
+  json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 
 

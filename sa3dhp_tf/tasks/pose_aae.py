@@ -6,6 +6,7 @@ import gin
 import keras
 import numpy as np
 
+from sa3dhp_tf import json_files
 from sa3dhp_tf import metrics
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf import skeleton
@@ -46,7 +47,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
                       settings={"latent_dim": model.latent_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       results=results)
-  training_loop.write_json(os.path.join(model_dir, "results.json"), results)
+  json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 
 

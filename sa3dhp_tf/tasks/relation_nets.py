@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import json_files
 from sa3dhp_tf import relations
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
@@ -115,7 +116,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
                                 "pose_side_overrides": overrides, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir, "motion_aae": motion_aae_dir},
                       results=results)
-  training_loop.write_json(os.path.join(model_dir, "results.json"), results)
+  json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 
 

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import json_files
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
@@ -16,7 +17,7 @@ from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
-from sa3dhp_tf.tasks.dry_run import bound_value
+from sa3dhp_tf.config import bound_value
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "source"
@@ -111,7 +112,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                       inputs={"pose_aae": pose_aae_dir,
                               **({"init": init_dir} if init_dir else {})},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
-  training_loop.write_json(os.path.join(model_dir, "results.json"), results)
+  json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 
 

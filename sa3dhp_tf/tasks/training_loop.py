@@ -15,7 +15,6 @@ import time
 from absl import logging
 import gin
 import keras
-import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import progress
@@ -156,15 +155,3 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
             steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
             verbose=verbose, validation_data=validation_data, validation_steps=validation_steps)
   return total_steps - start
-
-
-def write_json(path, payload):
-  def default(o):
-    if isinstance(o, (np.floating, np.integer)):
-      return o.item()
-    if isinstance(o, np.ndarray):
-      return o.tolist()
-    raise TypeError(f"not JSON serializable: {type(o)}")
-  with open(path, "w") as f:
-    json.dump(payload, f, indent=2, default=default)
-  return path

@@ -1,0 +1,1 @@
+"""Libraries of the speed benchmarks in tools/bench_*.py (the tools parse flags and print)."""

@@ -1,0 +1,277 @@
+"""The ablation's table: its rows (paper Table 5, controls, baselines, oracles), the per-run
+summary of each stage's results, the aggregation over seeds (mean, sample std, gain over
+source-only in mm and in seed stds, gap closure against the tighter oracle), the markdown
+writer and the curves plot. tools/ablation.py runs the stages (`tasks/ablation_runs.py`) and
+calls these; nothing here reads flags.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+from sa3dhp_tf import json_files
+from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
+from sa3dhp_tf.evaluation.checkpoint_selection import SELECTION_RULES  # noqa: F401
+
+PAPER_RELATIONS = ("z3", "v2", "v3")
+PAPER_NETS = "paper"
+PLACEBO_NETS = "placebo"
+# The placebo relation networks: each trained on the pose side of another relation.
+PLACEBO_OVERRIDES = {"z3": "z1", "v2": "v1", "v3": "v1"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AblationRow:
+  """One row: `energies` is None for a row that does not adapt (source-only, oracles);
+  `relation_nets` is 'paper', 'placebo' or None (no relation networks loaded)."""
+  name: str
+  label: str
+  energies: Optional[Tuple[str, ...]] = None
+  relation_nets: Optional[str] = None
+  oracle: bool = False
+
+  @property
+  def adapts(self) -> bool:
+    return self.energies is not None
+
+
+_FULL = ("lcr", "hcr", "z3", "v2", "v3")
+# Most informative first, so that an interrupted run still has the key rows.
+ROWS = (
+    AblationRow("source_only", "Source only (G^s)"),
+    AblationRow("oracle", "oracle: target-supervised G", oracle=True),
+    AblationRow("oracle_finetune", "oracle: G^s fine-tuned on target labels", oracle=True),
+    AblationRow("full", "+L^v_3 (full method)", _FULL, PAPER_NETS),
+    AblationRow("hcr", "+L_HCR (contrastive only)", ("lcr", "hcr"), PAPER_NETS),
+    AblationRow("lcr", "+L_LCR", ("lcr",)),
+    AblationRow("z3", "+L^z_3", ("lcr", "hcr", "z3"), PAPER_NETS),
+    AblationRow("v2", "+L^v_2", ("lcr", "hcr", "z3", "v2"), PAPER_NETS),
+    AblationRow("full_guard", "full method, source guard", _FULL + ("source",), PAPER_NETS),
+    AblationRow("source_loss_only", "control: source loss only", ("source",)),
+    AblationRow("placebo", "control: placebo relation nets (full)", _FULL, PLACEBO_NETS),
+    AblationRow("dann", "baseline: domain-adversarial (DANN)", ("domain_adversarial",)),
+    AblationRow("z3_guard", "+L^z_3, source guard", ("lcr", "hcr", "z3", "source"), PAPER_NETS),
+)
+ROWS_BY_NAME = {row.name: row for row in ROWS}
+ORACLES = tuple(row.name for row in ROWS if row.oracle)
+SOURCE_ONLY = "source_only"
+
+
+def get_row(name):
+  try:
+    return ROWS_BY_NAME[name]
+  except KeyError:
+    raise KeyError(f"unknown ablation row {name!r}; rows: {list(ROWS_BY_NAME)}") from None
+
+
+def summarise(row, results):
+  """Per-run numbers of one row: target/source MPJPE of the reported model. `results`: the
+  source stage's results dict (rows that do not adapt) or an `AdaptationResults`."""
+  if not get_row(row).adapts:
+    return {"target_mpjpe": results["target_test"]["mpjpe"],
+            "target_pa_mpjpe": results["target_test"]["pa_mpjpe"],
+            "source_mpjpe": results["source_test"]["mpjpe"],
+            "target_latent_std": results["target_test"]["latent_std"]}
+  if not isinstance(results, AdaptationResults):
+    results = AdaptationResults.from_json(results)
+  selected = results.selected
+  return {"target_mpjpe": selected["target_test"]["mpjpe"],
+          "target_pa_mpjpe": selected["target_test"]["pa_mpjpe"],
+          "source_mpjpe": selected["source_test"]["mpjpe"],
+          "target_latent_std": selected["target_test"]["latent_std"],
+          "selected_step": results.selected_step,
+          "subset_mpjpe_selected": results.target_test_mpjpe_at_selected_step_subset,
+          "subset_mpjpe_best_by_labels": results.target_test_mpjpe_at_best_step_subset,
+          "best_step_by_labels": results.best_step_by_target_labels,
+          "spread_before": results.latent_spread_target_before,
+          "spread_selected": results.latent_spread_target_selected,
+          "collapsed_at_step": results.collapsed_at_step,
+          "criterion_correlations": results.criterion_correlations,
+          # Post hoc, from the recorded curve: what the 'source_val' rule would have reported.
+          "subset_mpjpe_source_val_rule": min(
+              results.curve, key=lambda r: r["source_val_mpjpe"])["target_test_mpjpe"]}
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None, None
+  return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def aggregate(per_run):
+  table = {}
+  for row, runs in per_run.items():
+    entry = {"label": get_row(row).label, "energies": get_row(row).energies,
+             "num_seeds": len(runs)}
+    for key in ("target_mpjpe", "target_pa_mpjpe", "source_mpjpe", "subset_mpjpe_selected",
+                "subset_mpjpe_best_by_labels", "subset_mpjpe_source_val_rule",
+                "target_latent_std", "spread_before", "spread_selected"):
+      mean, std = _mean_std([r.get(key) for r in runs.values()])
+      if mean is not None:
+        entry[key] = {"mean": mean, "std": std}
+    table[row] = entry
+  src = table.get(SOURCE_ONLY, {}).get("target_mpjpe")
+  if src:
+    for row, entry in table.items():
+      if row != SOURCE_ONLY and "target_mpjpe" in entry:
+        entry["gain_mm"], entry["gain_in_stds"] = gain_over_source(src, entry["target_mpjpe"])
+  floor = oracle_floor(table)
+  ora = table[floor]["target_mpjpe"] if floor else None
+  if src and ora:
+    for entry in table.values():
+      if "target_mpjpe" in entry:
+        entry["gap_closure"] = (src["mean"] - entry["target_mpjpe"]["mean"]) / (
+            src["mean"] - ora["mean"])
+  return table
+
+
+def gain_over_source(source, row):
+  """(source-only - row) target MPJPE in mm, and that gain in units of the seed noise
+  sqrt(std_source^2 + std_row^2) (None with a single seed or no spread). The acceptance bar of
+  the adaptation issue is a gain above 3 such units."""
+  gain = source["mean"] - row["mean"]
+  noise = float(np.hypot(source["std"], row["std"]))
+  return gain, (gain / noise if noise > 0 else None)
+
+
+def oracle_floor(table):
+  """The oracle row with the lowest target MPJPE (the tightest floor), or None."""
+  present = [r for r in ORACLES if "target_mpjpe" in table.get(r, {})]
+  return min(present, key=lambda r: table[r]["target_mpjpe"]["mean"]) if present else None
+
+
+def format_stat(stat, digits=1):
+  """`mean ± std` of a {mean, std} stat, or n/a."""
+  return "n/a" if not stat else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _fmt_gain(entry):
+  if "gain_mm" not in entry:
+    return ""
+  sigmas = entry["gain_in_stds"]
+  return f"{entry['gain_mm']:+.1f}" + ("" if sigmas is None else f" ({sigmas:+.1f})")
+
+
+def write_markdown(path, table, per_run, out, command, residuals, shared_source=False):
+  floor = oracle_floor(table)
+  lines = ["# Results on the synthetic domain-shift benchmark", "",
+           "Produced by:", "", "```", command, "```", "",
+           *(["With --shared_source, G^s and the oracle are trained once (seed 0): their ± 0.0 is "
+              "not seed noise, and the spread of the adaptation rows is the adaptation's alone "
+              "(data order, projection heads).", ""] if shared_source else []),
+           "Target MPJPE / PA-MPJPE on `target_test` (mm, mean ± sample std over seeds) of the "
+           "checkpoint picked by the label-free rule; `best-by-labels` is the target MPJPE (on "
+           "the per-loop evaluation subset) of the checkpoint target labels would have picked, "
+           "reported for comparison only. Gap closure = (source-only − row) / (source-only − "
+           f"oracle), with the oracle row that reaches the lower target error "
+           f"({table[floor]['label'] if floor else 'none run'}).", "",
+           "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
+           "source_val rule / best-by-labels | latent std (target) | gap closure | gain vs "
+           "source-only (mm, in seed stds) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for row, entry in table.items():
+    subset = ("" if "subset_mpjpe_selected" not in entry else
+              f"{format_stat(entry['subset_mpjpe_selected'])} / "
+              f"{format_stat(entry.get('subset_mpjpe_source_val_rule'))} / "
+              f"{format_stat(entry['subset_mpjpe_best_by_labels'])}")
+    closure = entry.get("gap_closure")
+    lines.append(f"| {entry['label']} | {entry['num_seeds']} | "
+                 f"{format_stat(entry.get('target_mpjpe'))} | "
+                 f"{format_stat(entry.get('target_pa_mpjpe'))} | "
+                 f"{format_stat(entry.get('source_mpjpe'))} | "
+                 f"{subset} | {format_stat(entry.get('target_latent_std'), 3)} | "
+                 f"{'' if closure is None else f'{100 * closure:.0f}%'} | "
+                 f"{_fmt_gain(entry)} |")
+  if residuals:
+    lines += ["", "Relation residuals |T(G^s(x)) − G^s(T(x))| before adaptation (latent units, "
+              "seed 0): how much each relation can teach on this shift.", "",
+              "| relation | source | target |", "|---|---|---|"]
+    for key in residuals["relation_residuals_target"]:
+      lines.append(f"| {key} | {residuals['relation_residuals_source'][key]:.4f} | "
+                   f"{residuals['relation_residuals_target'][key]:.4f} |")
+  correlations = {}
+  for runs in per_run.values():
+    for run in runs.values():
+      for name, value in (run.get("criterion_correlations") or {}).items():
+        if value is not None:
+          correlations.setdefault(name, []).append(value)
+  if correlations:
+    lines += ["", "Label-free checkpoint criteria: Spearman correlation, across the snapshots of "
+              "each adaptation run, between the criterion and the target test error (positive = "
+              "minimising the criterion tracks the target error); mean ± std over all runs.", "",
+              "| criterion | correlation | runs |", "|---|---|---|"]
+    for name, values in sorted(correlations.items()):
+      lines.append(f"| {name} | {np.mean(values):+.2f} ± {np.std(values):.2f} | {len(values)} |")
+  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`; adaptation "
+            f"curves: `{os.path.join(out, 'adaptation_curves.png')}`.", ""]
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    f.write("\n".join(lines))
+  os.replace(tmp, path)
+
+
+def floor_mean(table):
+  """Target MPJPE mean of the tighter oracle, or None."""
+  floor = oracle_floor(table)
+  return table[floor]["target_mpjpe"]["mean"] if floor else None
+
+
+def plot_curves(out, curves, oracle_mean=None, source_mean=None):
+  """Mean target MPJPE per adaptation step of each row (curves: row -> list of run curves);
+  writes OUT/adaptation_curves.png and returns its path."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for row, runs in curves.items():
+    steps = sorted({r["step"] for run in runs for r in run})
+    means = [np.mean([r["target_test_mpjpe"] for run in runs for r in run if r["step"] == s])
+             for s in steps]
+    ax.plot(steps, means, marker="o", ms=3, label=get_row(row).label)
+  for value, name, style in ((source_mean, "source only", "--"), (oracle_mean, "oracle", ":")):
+    if value:
+      ax.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
+  ax.set_xlabel("adaptation step")
+  ax.set_ylabel("target MPJPE (mm, evaluation subset)")
+  ax.legend(fontsize=7)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  path = os.path.join(out, "adaptation_curves.png")
+  fig.savefig(path, dpi=120)
+  return path
+
+
+def source_only_mean(table):
+  return table.get(SOURCE_ONLY, {}).get("target_mpjpe", {}).get("mean")
+
+
+def report(out, results_md=None):
+  """Rewrites OUT/results.json's table, the markdown table (to `results_md`, if given) and the
+  curves plot from the runs recorded in OUT."""
+  payload = json.load(open(os.path.join(out, "results.json")))
+  per_run = {row: {int(k): v for k, v in runs.items()} for row, runs in payload["per_run"].items()}
+  curves, residuals = {}, None
+  for row, runs in per_run.items():
+    for seed in runs:
+      if not get_row(row).adapts:
+        continue
+      results = AdaptationResults.load(os.path.join(out, f"seed{seed}", row))
+      runs[seed] = summarise(row, results)  # recomputed from the run itself
+      curves.setdefault(row, []).append(results.curve)
+      if row == "full" and seed == 0:
+        residuals = results.before_adaptation
+  payload["per_run"] = per_run
+  table = aggregate(per_run)
+  payload["rows"] = table
+  json_files.write_json(os.path.join(out, "results.json"), payload)
+  if results_md:
+    write_markdown(results_md, table, per_run, out, payload["command"], residuals,
+                   "--shared_source" in payload["command"])
+  plot_curves(out, curves, floor_mean(table), source_only_mean(table))
+
+

@@ -1,0 +1,59 @@
+"""Shared test harness (as keras-hub's TestCase: `run_serialization_test`,
+`run_model_saving_test`): config round trip and Keras save/load of a model, each checked on
+outputs, plus the tiny model widths every test, the benchmark tool's `--tiny` and
+gin_configs/tiny/stages.gin share (`sa3dhp_tf.model_widths.TINY`).
+
+Export parity (SavedModel / TFLite outputs equal to the Keras model's) joins these when the
+export lands.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+from sa3dhp_tf.model_widths import TINY  # noqa: F401  (re-exported for the tests)
+
+
+def _outputs(model, inputs, call):
+  out = call(model, inputs) if call else model(inputs)
+  return keras.ops.convert_to_numpy(out)
+
+
+def run_config_round_trip(model, inputs, call=None, atol=1e-5):
+  """`from_config(get_config())` gives a model with the same config and, with the same weights,
+  the same outputs on `inputs` (`call(model, inputs)` if given, else `model(inputs)`).
+  Returns the clone."""
+  clone = type(model).from_config(model.get_config())
+  clone.set_weights(model.get_weights())
+  np.testing.assert_allclose(_outputs(clone, inputs, call), _outputs(model, inputs, call),
+                             atol=atol)
+  assert clone.get_config() == model.get_config()
+  return clone
+
+
+def run_save_load(model, inputs, directory, call=None, name="model"):
+  """`model.save` to a .keras file and `keras.models.load_model` give a model of the same class
+  with bit-identical outputs on `inputs`, compiled iff the original was. Returns the loaded
+  model."""
+  path = os.path.join(str(directory), f"{name}.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  assert isinstance(loaded, type(model)), type(loaded)
+  assert loaded.compiled == model.compiled
+  np.testing.assert_array_equal(_outputs(loaded, inputs, call), _outputs(model, inputs, call))
+  return loaded
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_tool(path, args, cwd, timeout=180):
+  """Runs a tools/*.py binary with this checkout on PYTHONPATH; returns the CompletedProcess."""
+  env = dict(os.environ)
+  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+  return subprocess.run([sys.executable, path, *args], cwd=cwd, env=env, capture_output=True,
+                        text=True, timeout=timeout)
