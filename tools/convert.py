@@ -12,11 +12,10 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from absl import flags  # noqa: E402
+from absl import flags
 
-from sa3dhp_tf import errors  # noqa: E402
+from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("root", None, "The dataset's folder, in the layout its authors distribute.")

@@ -8,6 +8,9 @@ Layout of an output directory (one per paper setting; several conversions write 
                                               parts' shards of each split, as the stages expect
   manifest.json                               counts, image size, sources, failures per conversion
 
+Frames: every split is resampled to 30 fps (nearest source frame) except `target_test`, which
+keeps the dataset's frames (`Settings.native_fps_test`).
+
 Resuming: a job (one shard of one partition) whose marker exists and lists no failed files is
 not redone; every file is written under a temporary name and renamed, so a killed run leaves
 either a complete shard or nothing. Items are buffered per sequence, so a file that fails midway
@@ -31,9 +34,11 @@ from sa3dhp_tf import errors
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data.converters import registry
 from sa3dhp_tf.data.converters import video_io
-from sa3dhp_tf.geometry import windows
 
 FPS = 30.0
+# = geometry.WINDOW_LENGTH, which imports TensorFlow; kept here so that the CLI reports
+# bad flags without that import (test_converters checks the two agree).
+WINDOW_LENGTH = 60
 SHARD_SUFFIX = ".tfrecord"
 # Errors that fail one item (its file is bad), not the run; anything else is a bug and stops it.
 ITEM_ERRORS = (errors.UserError, OSError, EOFError, ValueError, cv2.error)
@@ -52,8 +57,12 @@ class Settings:
   box_margin: float = 1.3        # around joints (they do not reach the skin)
   detection_margin: float = 1.1  # around given or detected person boxes
   items_per_shard: int = 4
-  min_mocap_frames: int = windows.WINDOW_LENGTH
+  min_mocap_frames: int = WINDOW_LENGTH
   max_items: int = 0             # 0: all; else the first n items per partition (quick looks)
+  # target_test keeps the dataset's own frames (no 30 fps resampling), so the evaluation covers
+  # every valid frame exactly once, as the datasets' protocols do (a 25 fps sequence resampled to
+  # 30 fps would count every fifth frame twice).
+  native_fps_test: bool = True
 
   def check(self):
     for name in ("image_size", "jpeg_quality", "frame_stride", "labeled_stride", "window_hop",
@@ -86,7 +95,7 @@ def valid_runs(valid: np.ndarray):
   return runs
 
 
-def clip_starts(valid, hop, length=windows.WINDOW_LENGTH, tails=False):
+def clip_starts(valid, hop, length=WINDOW_LENGTH, tails=False):
   """(start, length) of clips of consecutive valid frames; with `tails` the rest of each run
   becomes one shorter clip, so every valid frame is in exactly one clip (evaluation)."""
   clips = []
@@ -108,7 +117,8 @@ def _majority(labels):
 def sequence_records(seq: registry.Sequence, splits, settings: Settings):
   """Serialized records `{split: [bytes]}` and counts of one sequence."""
   from sa3dhp_tf.data import schema
-  ids = resample_ids(seq.num_frames, seq.fps)
+  native = settings.native_fps_test and tuple(splits) == ("target_test",)
+  ids = np.arange(seq.num_frames) if native else resample_ids(seq.num_frames, seq.fps)
   n = len(ids)
   valid = np.ones(seq.num_frames, bool) if seq.valid is None else np.asarray(seq.valid, bool)
   valid = valid[ids]
