@@ -402,3 +402,55 @@ def test_window_length_matches_the_pipelines():
   from sa3dhp_tf.data.converters import engine
   from sa3dhp_tf.geometry import windows
   assert engine.WINDOW_LENGTH == windows.WINDOW_LENGTH
+
+
+# --- the paper settings' gin files ------------------------------------------------------------
+
+PAPER_SETTINGS = {
+    "experiments/paper_s_to_h.gin": ("data/paper/s_to_h", "h36m", ("surreal", "human36m")),
+    "experiments/paper_h_to_m.gin": ("data/paper/h_to_m", "3dhp", ("human36m", "mpi_inf_3dhp")),
+    "experiments/paper_s_to_w.gin": ("data/paper/s_to_w", "3dpw", ("surreal", "web_videos",
+                                                                   "3dpw")),
+    "experiments/paper_sh_to_w.gin": ("data/paper/sh_to_w", "3dpw", ("surreal", "human36m",
+                                                                     "web_videos", "3dpw")),
+}
+
+
+@pytest.mark.parametrize("path", sorted(PAPER_SETTINGS))
+def test_paper_setting_configs(path):
+  import gin
+  from sa3dhp_tf import config, evaluate  # noqa: F401  (registers evaluate_model)
+  import sa3dhp_tf.tasks
+  data_dir, protocol, datasets = PAPER_SETTINGS[path]
+  text = open(os.path.join(config.GIN_CONFIG_DIR, path)).read()
+  for name in datasets + ("cmu_mocap",):
+    assert f"tools/convert.py {name} " in text      # the file says how to build its data
+  try:
+    config.parse_gin([path], [])
+    assert gin.query_parameter("pose_aae.data_dir") == data_dir
+    assert gin.query_parameter("evaluate_model.protocol") == protocol
+    for stage in ("pose_aae", "motion_aae", "relation_nets", "source", "adapt"):
+      sa3dhp_tf.tasks.check_stage(stage)
+  finally:
+    gin.clear_config()
+
+
+def test_protocols_headline_numbers():
+  from sa3dhp_tf.evaluation import protocols
+  rng = np.random.default_rng(0)
+  gt = rng.normal(0, 300, (20, 17, 3))
+  gt -= gt[:, :1]
+  pred = gt + rng.normal(0, 40, gt.shape)
+  pred[:, 0] = 0.0
+  j14 = [3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10]       # SPIN's H36M_TO_J14
+  err14 = np.linalg.norm(pred[:, j14] - gt[:, j14], axis=-1).mean()
+  result = protocols.apply("3dpw", pred, gt, "target_test")
+  assert result["mpjpe_14"] == pytest.approx(err14, rel=1e-6)
+  assert result["pa_mpjpe_14"] < err14
+  h36m = protocols.apply("h36m", pred, gt, "target_test")
+  assert h36m["mpjpe"] == pytest.approx(np.linalg.norm(pred - gt, axis=-1).mean(), rel=1e-6)
+  pck = protocols.apply("3dhp", pred, gt, "target_test")["pck"]
+  assert pck == pytest.approx(100 * (np.linalg.norm(pred - gt, axis=-1) <= 150).mean(), rel=1e-6)
+  from sa3dhp_tf import errors
+  with pytest.raises(errors.UserError, match="unknown protocol"):
+    protocols.get_protocol("lsp")

@@ -37,6 +37,11 @@ def evaluate_split(image_to_latent, pose_decoder, data_dir, split, batch_size=25
   """`metrics.evaluate_all` on a split, plus `latent_std`: the spread (std over samples, mean
   over dimensions) of predicted latents, the collapse diagnostic."""
   out = predict_split(image_to_latent, pose_decoder, data_dir, split, batch_size, max_batches)
+  return results_of(out, split)
+
+
+def results_of(out, split):
+  """`evaluate_split`'s results from `predict_split`'s output."""
   results = metrics.evaluate_all(out["pred"], out["gt"], actions=out["actions"])
   results["latent_std"] = float(out["latents"].std(axis=0).mean())
   results["split"] = split
