@@ -1,7 +1,9 @@
 """Evaluation protocols of the standard benchmarks, one registry entry each.
 
-`evaluate_model.protocol` (gin) names one; the evaluator then reports that benchmark's headline
-numbers under `results['protocol']`, next to the full set of metrics it always computes:
+The gin binding `evaluation_protocol.name` selects one (the paper-setting experiment files do);
+every evaluation of a labeled split (`pose_evaluation.evaluate_split`: the evaluate binary, the
+adapt stage's final report) then adds that benchmark's headline numbers under
+`results['protocol']`, next to the full set of metrics it always computes:
 - 'h36m': MPJPE and PA-MPJPE (mm), 17 joints, root-relative (Human3.6M S9 + S11);
 - '3dhp': PCK at 150 mm and AUC over 0..150 mm (x100), 17 joints, on `univ_annot3` labels
   (MPI-INF-3DHP test set, valid frames; the converter writes them so);
@@ -12,6 +14,8 @@ Each also names the split it is meant for; evaluating another split is allowed a
 
 import dataclasses
 from typing import Callable, Dict, Tuple
+
+import gin
 
 from sa3dhp_tf import errors
 from sa3dhp_tf import metrics
@@ -43,6 +47,14 @@ def get_protocol(name: str) -> Protocol:
   except KeyError:
     raise errors.UserError(f"evaluate_model.protocol: unknown protocol {name!r}; known: "
                            f"{', '.join(sorted(_REGISTRY))}") from None
+
+
+@gin.configurable
+def evaluation_protocol(name=None):
+  """The protocol selected in gin (None: none); checked here so a typo fails at once."""
+  if name is not None:
+    get_protocol(name)
+  return name
 
 
 def protocol_names():
