@@ -29,14 +29,9 @@ EVALUABLE_STAGES = ("source", "adapt")
 
 
 @gin.configurable(denylist=["model_dir", "split", "data_dir"])
-def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256, protocol=None):
-  """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model; with a
-  `protocol` (`evaluation.protocols`: 'h36m', '3dhp', '3dpw') also that benchmark's headline
-  numbers under `results['protocol']`."""
+def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256):
+  """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model."""
   from sa3dhp_tf.evaluation import pose_evaluation
-  from sa3dhp_tf.evaluation import protocols
-  if protocol is not None:
-    protocols.get_protocol(protocol)   # a bad name fails before any model is loaded
   from sa3dhp_tf.tasks import stage_io
   info = stage_io.read_stage_info(model_dir)
   if info["stage"] not in EVALUABLE_STAGES:
@@ -46,12 +41,9 @@ def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256
   pose_models, _ = stage_io.load_stage(info["inputs"]["pose_aae"], "pose_aae",
                                        ["pose_autoencoder"])
   data_dir = data_dir or info["settings"]["data_dir"]
-  predictions = pose_evaluation.predict_split(models["image_to_latent"],
-                                              pose_models["pose_autoencoder"].decoder, data_dir,
-                                              split, batch_size=batch_size)
-  results = pose_evaluation.results_of(predictions, split)
-  if protocol is not None:
-    results["protocol"] = protocols.apply(protocol, predictions["pred"], predictions["gt"], split)
+  results = pose_evaluation.evaluate_split(models["image_to_latent"],
+                                           pose_models["pose_autoencoder"].decoder, data_dir,
+                                           split, batch_size=batch_size)
   results["model_dir"] = model_dir
   results["stage"] = info["stage"]
   results["data_dir"] = data_dir
@@ -74,8 +66,6 @@ def main(argv):
                                           "procrustes_rotation_deg", "pck", "auc",
                                           "latent_std")}))
   if "protocol" in results:     # experiments/paper_*.gin select one (evaluation.protocols)
-    print(json.dumps({"protocol": results["protocol"]}))
-  if "protocol" in results:
     print(json.dumps({"protocol": results["protocol"]}))
 
 
