@@ -287,6 +287,7 @@ def test_web_videos_windows_from_given_boxes_and_truncated_video(tmp_path):
   write_box_video(root / "a.mp4", 100)
   write_box_video(root / "b.mp4", 130, gap=(62, 66))
   (root / "broken.mp4").write_bytes((root / "a.mp4").read_bytes()[:3000])
+  (root / "broken.boxes.json").write_text((root / "a.boxes.json").read_text())
   out = tmp_path / "out"
   manifest = convert("web_videos", root, out)
   failures = manifest["conversions"]["web_videos.target_unlabeled"]["failures"]
@@ -303,6 +304,18 @@ def test_web_videos_windows_from_given_boxes_and_truncated_video(tmp_path):
     assert centre > 150 and image.mean() < 60
   batch = next(iter(pipelines.target_windows(records.shard_paths(str(out), "target_train"), 2)))
   assert batch is not None
+
+
+def test_web_videos_without_boxes_need_the_hog_detector(tmp_path):
+  from sa3dhp_tf import errors
+  from sa3dhp_tf.data.converters import person_tracking
+  if person_tracking.hog_available():
+    pytest.skip("this OpenCV has the HOG detector")
+  (tmp_path / "web").mkdir()
+  write_box_video(tmp_path / "web" / "a.mp4", 10)
+  os.remove(tmp_path / "web" / "a.boxes.json")
+  with pytest.raises(errors.UserError, match="a.mp4: no boxes file; OpenCV .* no HOG"):
+    convert("web_videos", tmp_path / "web", tmp_path / "out")
 
 
 def test_tracker_follows_one_person_bridges_gaps_and_smooths():

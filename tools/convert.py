@@ -33,7 +33,8 @@ flags.DEFINE_integer("items_per_shard", 4, "Dataset files (items) per shard.")
 flags.DEFINE_integer("max_items", 0, "Convert only the first n items per partition (0: all).")
 flags.DEFINE_integer("num_workers", 1, "Worker processes (one shard each at a time).")
 flags.DEFINE_boolean("overwrite", False, "Discard an earlier conversion with other flags.")
-flags.DEFINE_boolean("contact_sheet", True, "Write contact_sheet.png of the image splits.")
+flags.DEFINE_boolean("contact_sheet", True, "Write contact_sheet.png of the image splits and "
+                     "windows_target_train.png of the first unlabeled windows.")
 
 
 def main(argv):
@@ -57,7 +58,8 @@ def main(argv):
   conversion = manifest["conversions"][part]
   print(json.dumps({"output_dir": os.path.abspath(FLAGS.output_dir), "conversion": part,
                     "counts": conversion["counts"], "failures": len(conversion["failures"]),
-                    "contact_sheet": manifest.get("contact_sheet")}, indent=2))
+                    "contact_sheet": manifest.get("contact_sheet"),
+                    "window_sheet": manifest.get("window_sheet")}, indent=2))
   if conversion["failures"]:
     first = conversion["failures"][0]
     raise errors.UserError(f"{len(conversion['failures'])} file(s) failed and were skipped (all "

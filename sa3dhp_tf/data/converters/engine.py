@@ -410,6 +410,8 @@ def convert(name, root, output_dir, role=None, options=None, settings: Settings 
       manifest["contact_sheet"] = benchmark.write_contact_sheet(output_dir)
     except FileNotFoundError:
       pass
+    if manifest["splits"].get("target_train", {}).get("records"):
+      manifest["window_sheet"] = window_sheet(output_dir)
   return manifest
 
 
@@ -484,3 +486,26 @@ def assemble(output_dir, seconds: Optional[Dict[str, float]] = None):
               "splits": dict(sorted(splits.items())), "conversions": conversions}
   write_json(manifest_path, manifest)
   return manifest
+
+
+def window_sheet(output_dir, split="target_train", frames_per_window=6, max_windows=8,
+                 path=None):
+  """A PNG with one row per clip of `split` (its first `max_windows`), `frames_per_window`
+  frames spread over each clip, labelled with the clip's sequence id; returns its path."""
+  import tensorflow as tf
+  from sa3dhp_tf.data import records
+  rows = []
+  for record in records.record_dataset(records.shard_paths(output_dir, split), "clip"
+                                       ).take(max_windows):
+    jpegs = record["frames/encoded"].numpy()
+    picks = np.linspace(0, len(jpegs) - 1, frames_per_window).round().astype(int)
+    row = np.concatenate([tf.io.decode_jpeg(jpegs[i], channels=3).numpy() for i in picks], 1)
+    label = np.full((14, row.shape[1], 3), 255, np.uint8)
+    cv2.putText(label, record["sequence_id"].numpy().decode()[-60:], (2, 11),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    rows.append(np.concatenate([label, row], 0))
+  if not rows:
+    raise errors.UserError(f"{output_dir}: split {split!r} has no clips")
+  path = path or os.path.join(output_dir, f"windows_{split}.png")
+  cv2.imwrite(path, cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
+  return path

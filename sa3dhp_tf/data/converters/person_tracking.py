@@ -26,8 +26,21 @@ class TrackerSettings:
   hit_threshold: float = 0.0
 
 
+def hog_available() -> bool:
+  """OpenCV 4.x has the HOG people detector; OpenCV 5 moved it out of the main build (the
+  `opencv-contrib-python-headless` build still has it as `cv2.HOGDescriptor`)."""
+  return hasattr(cv2, "HOGDescriptor")
+
+
+HOG_MISSING = (f"OpenCV {cv2.__version__} has no HOG people detector (OpenCV 5 keeps it in the "
+               "contrib build): install opencv-contrib-python-headless instead of "
+               "opencv-python-headless, or give each video's boxes as <video>.boxes.json")
+
+
 class HogPersonDetector:
   def __init__(self, settings: TrackerSettings = TrackerSettings()):
+    if not hog_available():
+      raise RuntimeError(HOG_MISSING)
     self.settings = settings
     self.hog = cv2.HOGDescriptor()
     self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())

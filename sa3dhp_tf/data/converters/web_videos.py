@@ -3,7 +3,7 @@ windows of person-centred crops (`target_train`), as the paper does with a perso
 
 Boxes come from `<video>.boxes.json` beside a video when present (`{"boxes": [[x0, y0, x1, y1]
 or null, ...]}`, one entry per frame) and otherwise from `person_tracking` (OpenCV's HOG people
-detector, IoU tracking, smoothing). Each track is a sequence; windows never cross a frame
+detector, IoU tracking, smoothing; on OpenCV 5 the detector needs the contrib build). Each track is a sequence; windows never cross a frame
 without a box. The focal length is unknown: `focal_factor` x the longer image side (1.2 is about
 a 45-degree field of view) with the principal point at the image centre; no stage uses it for
 unlabeled clips.
@@ -16,6 +16,7 @@ import os
 
 import numpy as np
 
+from sa3dhp_tf import errors
 from sa3dhp_tf.data.converters import person_tracking
 from sa3dhp_tf.data.converters import registry
 from sa3dhp_tf.data.converters import video_io
@@ -35,16 +36,23 @@ class Options:
   smooth: int = 9
 
 
+def _boxes_path(video):
+  return os.path.splitext(video)[0] + ".boxes.json"
+
+
 def list_items(root, options):
   items = []
   for path in sorted(glob.glob(os.path.join(root, "**", "*"), recursive=True)):
     if os.path.splitext(path)[1].lower() in EXTENSIONS:
       items.append(registry.Item("train", os.path.relpath(path, root), (path,)))
+  needs_detector = [i.paths[0] for i in items if not os.path.isfile(_boxes_path(i.paths[0]))]
+  if needs_detector and not person_tracking.hog_available():
+    raise errors.UserError(f"{needs_detector[0]}: no boxes file; {person_tracking.HOG_MISSING}")
   return items
 
 
 def _given_boxes(path, num_frames):
-  boxes_path = os.path.splitext(path)[0] + ".boxes.json"
+  boxes_path = _boxes_path(path)
   if not os.path.isfile(boxes_path):
     return None
   try:
