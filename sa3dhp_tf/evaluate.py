@@ -69,6 +69,8 @@ def main(argv):
   print(json.dumps({k: results[k] for k in ("mpjpe", "pa_mpjpe", "n_mpjpe",
                                           "procrustes_rotation_deg", "pck", "auc",
                                           "latent_std")}))
+  if "protocol" in results:     # experiments/paper_*.gin select one (evaluation.protocols)
+    print(json.dumps({"protocol": results["protocol"]}))
 
 
 if __name__ == "__main__":

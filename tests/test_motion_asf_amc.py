@@ -124,7 +124,7 @@ def test_rest_pose_positions_units_and_axes(files):
   rest = clip.poses[0].astype(np.float64) / UNIT_MM
   h = 2.0 * S   # hip joint offsets along (+-1, -1, 0)
   expected = {
-      "pelvis": (0, 17, 0), "l_hip": (h, 17 - h, 0), "l_knee": (h, 10 - h, 0),
+      "pelvis": (0, 17 - h, 0), "l_hip": (h, 17 - h, 0), "l_knee": (h, 10 - h, 0),
       "l_ankle": (h, 2.5 - h, 0), "r_hip": (-h, 17 - h, 0), "r_ankle": (-h, 2.5 - h, 0),
       "spine": (0, 20, 0), "thorax": (0, 23, 0), "neck_nose": (0, 24.5, 0),
       "head": (0, 27.5, 0), "l_shoulder": (3, 23, 0), "l_elbow": (8, 23, 0),
@@ -133,7 +133,8 @@ def test_rest_pose_positions_units_and_axes(files):
   for joint, position in expected.items():
     np.testing.assert_allclose(rest[J[joint]], z_up(position), atol=1e-4, err_msg=joint)
   assert clip.joint_map["spine"] == "lerp(end of lowerback, end of upperback, 0.5)"
-  assert clip.joint_map["r_ankle"] == "end of rtibia" and clip.joint_map["pelvis"] == "root"
+  assert clip.joint_map["r_ankle"] == "end of rtibia" and clip.joint_map["pelvis"] == \
+      "lerp(end of lhipjoint, end of rhipjoint, 0.5)"
 
 
 def test_dof_rotations_axis_and_root(files):
@@ -143,7 +144,8 @@ def test_dof_rotations_axis_and_root(files):
                              atol=1e-4)
   # Frame 2: root translated to (10, 17, 5) and turned 90 deg about y: file +x becomes -z.
   root = z_up((10, 17, 5))
-  np.testing.assert_allclose(poses[2, J["pelvis"]], root, atol=1e-4)
+  # The pelvis is the hip midpoint, 2S below the ASF root in the file's frame.
+  np.testing.assert_allclose(poses[2, J["pelvis"]], root + z_up((0, -2 * S, 0)), atol=1e-4)
   np.testing.assert_allclose(poses[2, J["l_hip"]], root + z_up((0, -2 * S, -2 * S)), atol=1e-4)
   # Frame 3: ltibia's axis is C = Rz(90), so its ry dof turns about C's y axis = file -x:
   # L = C Ry(90) C^-1 = Rx(-90) sends the shank (0, -1, 0) to (0, 0, 1), i.e. forwards.

@@ -154,7 +154,7 @@ def test_cmu_rest_pose_positions_units_and_axes(cmu_file):
   assert clip.mm_per_unit == pytest.approx(CMU_MM)      # auto-detected CMU units
   rest = clip.poses[0]
   expected = {
-      "pelvis": (0, 17, 0), "r_hip": (-1.5, 15.5, 0), "r_knee": (-1.5, 8, 0),
+      "pelvis": (0, 15.5, 0), "r_hip": (-1.5, 15.5, 0), "r_knee": (-1.5, 8, 0),
       "r_ankle": (-1.5, 0.5, 0), "l_hip": (1.5, 15.5, 0), "l_ankle": (1.5, 0.5, 0),
       "spine": (0, 19, 0), "thorax": (0, 21, 0), "neck_nose": (0, 22.7, 0),
       "head": (0, 26, 0), "l_shoulder": (3.4, 21.5, 0), "l_elbow": (8.8, 21.5, 0),
@@ -178,7 +178,7 @@ def test_cmu_knee_bend_root_turn_and_arm_raise(cmu_file):
   np.testing.assert_allclose(knee, z_up((-1.5, 8, 0)), atol=1e-4)
   # Frame 2: root at (10, 17, 5), turned +90 deg about y: file +x (left) becomes -z.
   root = z_up((10, 17, 5))
-  np.testing.assert_allclose(poses[2, J["pelvis"]], root, atol=1e-4)
+  np.testing.assert_allclose(poses[2, J["pelvis"]], root + z_up((0, -1.5, 0)), atol=1e-4)
   np.testing.assert_allclose(poses[2, J["l_hip"]], root + z_up((0, -1.5, -1.5)), atol=1e-4)
   np.testing.assert_allclose(poses[2, J["r_ankle"]], root + z_up((0, -16.5, 1.5)), atol=1e-4)
   # Frame 3: LeftArm Zrotation 90 points the left arm straight up.
@@ -215,7 +215,7 @@ def test_lafan1_positions_channels_replace_offsets_and_cm(tmp_path):
   assert clip.mm_per_unit == 10.0                      # auto-detected centimetres
   rest = clip.poses[0].astype(np.float64)
   expected = {
-      "pelvis": (0, 95, 0), "l_hip": (10, 90, 0), "l_knee": (10, 47, 0), "l_ankle": (10, 5, 0),
+      "pelvis": (0, 90, 0), "l_hip": (10, 90, 0), "l_knee": (10, 47, 0), "l_ankle": (10, 5, 0),
       "r_ankle": (-10, 5, 0), "spine": (0, 117, 0), "thorax": (0, 154, 0),
       "neck_nose": (0, 165, 0), "head": (0, 176, 0), "l_shoulder": (17, 149, 0),
       "l_elbow": (45, 149, 0), "l_wrist": (70, 149, 0), "r_wrist": (-70, 149, 0),
@@ -225,7 +225,7 @@ def test_lafan1_positions_channels_replace_offsets_and_cm(tmp_path):
   assert clip.joint_map["head"] == "extend(Head, 1.0)"   # no End Site: one Head offset beyond
   moved = clip.poses[1].astype(np.float64)
   root = z_up((20, 95, -30)) * 10.0
-  np.testing.assert_allclose(moved[J["pelvis"]], root, atol=1e-3)
+  np.testing.assert_allclose(moved[J["pelvis"]], root + z_up((0, -5, 0)) * 10.0, atol=1e-3)
   np.testing.assert_allclose(moved[J["l_ankle"]] - moved[J["l_knee"]], [0, 420, 0], atol=1e-3)
 
 

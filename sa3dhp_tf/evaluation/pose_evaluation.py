@@ -5,6 +5,7 @@ import numpy as np
 from sa3dhp_tf import metrics
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
+from sa3dhp_tf.evaluation import protocols
 
 SUMMARY_KEYS = ("mpjpe", "pa_mpjpe", "pck", "auc", "n_mpjpe", "procrustes_rotation_deg",
                 "latent_std", "num_samples")
@@ -35,11 +36,15 @@ def predict_split(image_to_latent, pose_decoder, data_dir, split, batch_size=256
 def evaluate_split(image_to_latent, pose_decoder, data_dir, split, batch_size=256,
                    max_batches=None):
   """`metrics.evaluate_all` on a split, plus `latent_std`: the spread (std over samples, mean
-  over dimensions) of predicted latents, the collapse diagnostic."""
+  over dimensions) of predicted latents, the collapse diagnostic, and the headline numbers of
+  the gin-selected benchmark protocol (`protocols.evaluation_protocol`) under 'protocol'."""
   out = predict_split(image_to_latent, pose_decoder, data_dir, split, batch_size, max_batches)
   results = metrics.evaluate_all(out["pred"], out["gt"], actions=out["actions"])
   results["latent_std"] = float(out["latents"].std(axis=0).mean())
   results["split"] = split
+  protocol = protocols.evaluation_protocol()
+  if protocol is not None:
+    results["protocol"] = protocols.apply(protocol, out["pred"], out["gt"], split)
   return results
 
 

@@ -19,8 +19,9 @@ bones) are not supported and raise an error.
 
 The file's y-up frame becomes z-up ((x, y, z) -> (x, -z, y)); CMU's 120 fps AMC frames are
 resampled to 30 fps (every 4th frame). Mapping to H36M-17 (`CMU_ASF_TABLE`): each H36M joint
-is the END of a CMU bone, 'root' the root position:
-pelvis=root, hips=end of l/rhipjoint, knees=end of l/rfemur, ankles=end of l/rtibia, spine=
+is the END of a CMU bone:
+pelvis=midpoint of the hip joints (NOT the ASF root, which on CMU skeletons sits about 100 mm
+above them; `kinematics.PELVIS_DEFINITION`), hips=end of l/rhipjoint, knees=end of l/rfemur, ankles=end of l/rtibia, spine=
 halfway between the ends of lowerback and upperback, thorax=end of thorax, neck_nose=end of
 lowerneck, head=end of head, shoulders=end of l/rclavicle, elbows=end of l/rhumerus,
 wrists=end of l/rradius.
@@ -38,7 +39,10 @@ from sa3dhp_tf.data.motion import kinematics
 CMU_AMC_FPS = 120.0
 
 CMU_ASF_TABLE = {
-    "pelvis": ("root",),
+    # The hip midpoint, as in Human3.6M, the procedural motion and the BVH tables: CMU's ASF root
+    # sits about 100 mm above (and off the line of) the hip joints, so taking it as the pelvis
+    # would shift every root-relative pose.
+    "pelvis": (("lerp", "lhipjoint", "rhipjoint", 0.5),),
     "r_hip": ("rhipjoint",),
     "r_knee": ("rfemur",),
     "r_ankle": ("rtibia",),

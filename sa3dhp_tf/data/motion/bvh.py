@@ -12,6 +12,9 @@ Semantics (those of the common BVH readers, e.g. LAFAN1's own loader):
 - Resampling to `target_fps` interpolates joint positions linearly (`kinematics.resample`);
   Frame Time rates within 1e-4 of an integer are snapped (0.0083333 s -> 120 fps).
 
+The pelvis is the midpoint of the two hip joints in every table (`kinematics.PELVIS_DEFINITION`),
+never the root joint 'Hips', which sits above the hips on CMU skeletons.
+
 Two hierarchy conventions are recognised (see `CONVENTIONS` for the full tables):
 - 'cmu': the cgspeed / Motionbuilder-friendly BVH conversions of CMU MoCap (Hips, LHipJoint,
   LeftUpLeg, LeftLeg, LeftFoot, LowerBack, Spine, Spine1, Neck, Neck1, Head, LeftShoulder,
@@ -63,7 +66,7 @@ def _limbs(hip: str, knee: str, ankle: str, shoulder: str, elbow: str, wrist: st
 # Head's End Site is the top of the head. ('extend', 'Head', 1.0) places a head top one Head
 # offset beyond the Head joint, along the Head's own frame, for files without that End Site.
 CMU_TABLE = {
-    "pelvis": ("Hips",),
+    "pelvis": (("lerp", "LeftUpLeg", "RightUpLeg", 0.5),),   # the Hips joint is the ASF root
     **_limbs("{}UpLeg", "{}Leg", "{}Foot", "{}Arm", "{}ForeArm", "{}Hand"),
     "spine": ("Spine",),
     "thorax": ("Neck", "Spine1"),
@@ -75,7 +78,7 @@ CMU_TABLE = {
 # Spine2, where the shoulders start), Head the base of the skull; the head top is the Head's End
 # Site, Mixamo's HeadTop_End, or one Head offset beyond the Head joint.
 LAFAN1_TABLE = {
-    "pelvis": ("Hips",),
+    "pelvis": (("lerp", "LeftUpLeg", "RightUpLeg", 0.5),),
     **_limbs("{}UpLeg", "{}Leg", "{}Foot", "{}Arm", "{}ForeArm", "{}Hand"),
     "spine": ("Spine1",),
     "thorax": ("Neck",),

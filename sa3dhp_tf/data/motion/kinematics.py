@@ -32,6 +32,22 @@ NOMINAL_STATURE_CHAIN_MM = 1600.0
 # `units='auto'` refuses to guess when no unit brings the chain within this factor of the nominal.
 MAX_STATURE_RATIO = 2.0
 
+# The one pelvis definition of the library, for every motion source and every dataset converter:
+# the midpoint of the two hip joints. Human3.6M's own pelvis and the procedural skeleton's are
+# exactly that; CMU's ASF root (= the 'Hips' joint of its BVH conversions) sits about 100 mm
+# above the hips and SMPL's pelvis joint (SURREAL, 3DPW) about 60-90 mm, so root-relative poses
+# would be off by that much if their roots were used. `pelvis_at_hip_midpoint` enforces it.
+PELVIS_DEFINITION = "midpoint of r_hip and l_hip"
+
+
+def pelvis_at_hip_midpoint(poses) -> np.ndarray:
+  """Returns H36M-17 poses `[..., 17, 3]` with the pelvis replaced by the hip midpoint."""
+  poses = np.array(poses, copy=True)
+  j = skeleton.JOINT_INDEX
+  poses[..., skeleton.ROOT, :] = 0.5 * (poses[..., j["r_hip"], :] + poses[..., j["l_hip"], :])
+  return poses
+
+
 # World-frame conversion of a y-up file (BVH, ASF/AMC) to the library's z-up world: a +90 degree
 # rotation about x, (x, y, z) -> (x, -z, y). Right-handedness is kept; the file's +z (the usual
 # facing direction of a mocap skeleton at rest) becomes -y.
