@@ -19,9 +19,11 @@ import subprocess
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
+
+from sa3dhp_tf import errors
+from sa3dhp_tf import settings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Benchmark directory.")
@@ -333,23 +335,30 @@ def report(out):
 
 
 def main(argv):
-  del argv
-  if not FLAGS.data_dir or not FLAGS.output:
-    print("error: --data_dir and --output are required", file=sys.stderr)
-    sys.exit(2)
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "output") if FLAGS.report_only else errors.require_flags(
+      FLAGS, "data_dir", "output")
   rows = FLAGS.rows or list(ROWS)
   unknown = sorted(set(rows) - set(ROWS))
   if unknown:
-    print(f"error: unknown rows {unknown}; known: {list(ROWS)}", file=sys.stderr)
-    sys.exit(2)
-  if not FLAGS.report_only and not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
-    print(f"error: no benchmark manifest in --data_dir {FLAGS.data_dir}", file=sys.stderr)
-    sys.exit(2)
+    raise errors.UserError(f"--rows: unknown rows {unknown}; known: {list(ROWS)}")
+  settings.check_value("--seeds", FLAGS.seeds, settings.integer(1))
+  settings.check_value("--finetune_steps", FLAGS.finetune_steps, settings.STEPS)
   command = " ".join(shlex.quote(a) for a in sys.argv)
   out = os.path.abspath(FLAGS.output)
   if FLAGS.report_only:
+    if not os.path.isfile(os.path.join(out, "results.json")):
+      raise errors.UserError(f"--report_only: no finished runs in --output {out} (no "
+                             "results.json); run the ablation first")
+    if FLAGS.results_md:
+      errors.ensure_writable_file(FLAGS.results_md, "--results_md")
     report(out)
     return
+  if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
+    raise errors.UserError(f"--data_dir: no benchmark manifest in {FLAGS.data_dir}")
+  errors.ensure_writable_dir(out, "--output")
+  if FLAGS.results_md:
+    errors.ensure_writable_file(FLAGS.results_md, "--results_md")
   seeds = list(range(FLAGS.seeds))
   dirs = prelearn(out, os.path.abspath(FLAGS.data_dir), rows)
   sources = train_sources(out, dirs, seeds, rows)
@@ -379,4 +388,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

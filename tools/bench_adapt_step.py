@@ -39,8 +39,9 @@ import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
+
+from sa3dhp_tf import errors
 
 # bench_input's record generator and pipeline timer are reused. Importing it registers its flags;
 # the flags both tools share (same meaning) are redefined below with allow_override, the others
@@ -519,6 +520,8 @@ def main(argv):
   if foreign:
     _fail(f"--{foreign[0]} is a tools/bench_input.py flag, not used by this benchmark")
   started = time.perf_counter()
+  if FLAGS.output:
+    errors.ensure_writable_file(FLAGS.output, "--output")
   cpus = bench_input.pin_cores(FLAGS.cores)
   load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
   import tensorflow as tf
@@ -537,17 +540,14 @@ def main(argv):
   result["timings"]["total_seconds"] = time.perf_counter() - started
   text = json.dumps(result, indent=2)
   if FLAGS.output:
-    directory = os.path.dirname(os.path.abspath(FLAGS.output))
-    os.makedirs(directory, exist_ok=True)
     with open(FLAGS.output, "w") as f:
       f.write(text + "\n")
   print(text)
 
 
 def _fail(message):
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  raise errors.UserError(message)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

@@ -28,12 +28,12 @@ import gc
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-from absl import app
 from absl import flags
+
+from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Benchmark directory; default: generate random clips.")
@@ -299,6 +299,8 @@ def main(argv):
     _fail(f"--data_dir not found: {FLAGS.data_dir}")
   if FLAGS.step_seconds is not None and FLAGS.step_seconds <= 0:
     _fail(f"--step_seconds must be > 0, got {FLAGS.step_seconds}")
+  if FLAGS.output:
+    errors.ensure_writable_file(FLAGS.output, "--output")
   cpus = pin_cores(FLAGS.cores)
   load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
   import tensorflow as tf
@@ -316,17 +318,14 @@ def main(argv):
                                  "after": os.getloadavg()[0] if load_before is not None else None}
   text = json.dumps(result, indent=2)
   if FLAGS.output:
-    directory = os.path.dirname(os.path.abspath(FLAGS.output))
-    os.makedirs(directory, exist_ok=True)
     with open(FLAGS.output, "w") as f:
       f.write(text + "\n")
   print(text)
 
 
 def _fail(message):
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+  raise errors.UserError(message)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

@@ -20,10 +20,13 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
 from sa3dhp_tf.modeling import adaptation
+from sa3dhp_tf.geometry import image_transforms
+from sa3dhp_tf.modeling import collapse_monitor
 from sa3dhp_tf.modeling.collapse_monitor import latent_spread
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
@@ -33,6 +36,24 @@ from sa3dhp_tf.tasks.registry import register_stage
 STAGE = "adapt"
 SELECTION_RULES = ("final", "final_unless_collapsed", "source_val", "pose_prior", "spread")
 SNAPSHOT_DIR = "snapshots"
+RULES = {
+    **settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+    "source_batch_size": settings.BATCH_SIZE,
+    "learning_rates": settings.mapping_of(settings.LEARNING_RATE),
+    "schedule": settings.Rule(f"one of {adaptation.SCHEDULES} or a list of energy names",
+                              lambda v: v in adaptation.SCHEDULES
+                              or (isinstance(v, (list, tuple)) and len(v) > 0)),
+    "loss_kind": settings.one_of(*adaptation.LOSS_KINDS),
+    "temperature": settings.number(0, minimum_open=True),
+    "fill_mode": settings.one_of(*image_transforms.FILL_MODES),
+    "target_labeled_fraction": settings.POSITIVE_FRACTION,
+    "selection_rule": settings.one_of(*SELECTION_RULES),
+    "collapse_fraction": settings.FRACTION,
+    "on_collapse": settings.one_of(*collapse_monitor.ON_COLLAPSE),
+    "eval_batches": settings.COUNT, "diagnostic_clips": settings.COUNT,
+    "theta": settings.optional(settings.number()),
+    "auto_relations": settings.sequence_of(settings.integer(0), 2),
+}
 
 
 def _check():
@@ -231,7 +252,7 @@ def criterion_correlations(history):
           "negative_target_spread": _spearman([-r["target_spread"] for r in history], target)}
 
 
-@register_stage(STAGE, check=_check)
+@register_stage(STAGE, check=_check, rules=RULES)
 @gin.configurable("adapt", denylist=["model_dir"])
 def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=None,
           energies=adaptation.DEFAULT_ENERGIES, auto_relations=(1, 2), theta=None,
@@ -251,6 +272,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   selection_rule: how the reported checkpoint is picked without target labels.
   model_kwargs: further `RelationDistillationModel` arguments.
   """
+  settings.check(STAGE, RULES, locals())
   keras.utils.set_random_seed(seed)
   energies = list(energies)
   source_info = stage_io.read_stage_info(source_dir, "source")

@@ -13,9 +13,11 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
+from sa3dhp_tf.modeling import relation_network
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 from sa3dhp_tf.tasks import heldout
 from sa3dhp_tf.tasks import stage_io
@@ -27,6 +29,10 @@ from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "relation_nets"
 DEFAULT_KEYS = ("z3", "v2", "v3")
+RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+         "motion_batch_size": settings.BATCH_SIZE, "learning_rate": settings.LEARNING_RATE,
+         "theta": settings.number(), "hidden_units": settings.sequence_of(settings.integer(1), 0),
+         "loss": settings.one_of(*relation_network.RELATION_LOSSES)}
 
 
 def load_motion_autoencoder(motion_aae_dir, latent_dim):
@@ -59,7 +65,7 @@ def _check():
   check_relation_keys("relation_nets.relation_keys", DEFAULT_KEYS)
 
 
-@register_stage(STAGE, check=_check)
+@register_stage(STAGE, check=_check, rules=RULES)
 @gin.configurable("relation_nets", denylist=["model_dir"])
 def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir=gin.REQUIRED,
                             data_dir=None, relation_keys=DEFAULT_KEYS,
@@ -70,6 +76,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   """Trains one relation network per key. `pose_side_overrides` {key: other_key} trains key's
   network on another relation's pose side: the placebo control (a relation net taught the wrong
   transformation)."""
+  settings.check(STAGE, RULES, locals())
   keras.utils.set_random_seed(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   motion_ae = None

@@ -18,7 +18,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import errors
+from sa3dhp_tf import settings
+
 CHECKPOINT_DIR = "checkpoints"
+STRATEGIES = ("default", "mirrored", "one_device")
 LOG_DIR = "logs"
 
 
@@ -35,7 +39,11 @@ def make_strategy(name="default"):
   if name == "one_device":
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-  raise ValueError(f"unknown strategy {name!r}; use 'default', 'mirrored' or 'one_device'")
+  raise settings.SettingError(f"make_strategy.name: unknown strategy {name!r}; use one of "
+                             f"{STRATEGIES}")
+
+
+STRATEGY_RULES = {"name": settings.Rule(f"one of {STRATEGIES}", lambda v: v in STRATEGIES)}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -107,7 +115,13 @@ class WeightCheckpoints:
     """Loads the latest checkpoint into `model` (compiled, optimizers built); returns its step."""
     step, path = self.latest()
     if path:
-      model.load_weights(path)
+      try:
+        model.load_weights(path)
+      except Exception as e:  # truncated file (h5py/OSError) or another model (ValueError)
+        raise errors.UserError(
+            f"cannot restore checkpoint {path} ({type(e).__name__}: {errors.first_line(e)}): "
+            "it is damaged or was written by a model of another shape; delete it to restart "
+            "from the previous one, or use a new model dir") from e
     return step
 
 
@@ -130,9 +144,8 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
                  verbose=None, validation_data=None, validation_steps=None):
   """Fits the compiled `model` for `total_steps` steps, resuming from `model_dir/checkpoints`.
   Returns the number of steps trained in this call."""
-  if total_steps % steps_per_loop:
-    raise ValueError(f"total_steps ({total_steps}) must be a multiple of steps_per_loop "
-                     f"({steps_per_loop})")
+  settings.check("", {"steps": settings.STEPS, "steps_per_loop": settings.STEPS},
+                 {"steps": total_steps, "steps_per_loop": steps_per_loop})
   build_optimizers(model)
   checkpoints = WeightCheckpoints(os.path.join(model_dir, CHECKPOINT_DIR))
   start = checkpoints.restore(model)
