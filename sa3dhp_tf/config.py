@@ -30,6 +30,7 @@ def resolve_gin_file(path: str) -> str:
 
 def parse_gin(gin_files, gin_bindings, finalize=True):
   """Parses files then bindings; every failure becomes a one-line ConfigError naming its source."""
+  from sa3dhp_tf.data import read_policy  # noqa: F401  (registers bad_records.skip)
   gin.clear_config()
   gin.add_config_file_search_path(GIN_CONFIG_DIR)
   files = [resolve_gin_file(f) for f in (gin_files or [])]

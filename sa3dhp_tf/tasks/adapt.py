@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import lineage
 from sa3dhp_tf import relations
 from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
@@ -86,6 +87,7 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
       raise stage_io.StageError(
           f"{relation_nets_dir} was trained on the pose AAE {relation_info['inputs']['pose_aae']}"
           f" but {source_dir} on {source_info['inputs']['pose_aae']}; they must share E_p/D_p")
+    lineage.check_shared("pose_aae", relation_nets_dir, relation_info, source_dir, source_info)
     missing = sorted(set(relation_keys) - set(relation_info["settings"]["relation_keys"]))
     if missing:
       raise stage_io.StageError(f"{relation_nets_dir} has no relation network for {missing}; "
@@ -366,5 +368,6 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
                                  else {})},
                       results={k: results[k] for k in ("selected", "selected_step",
                                                        "selection_rule")})
+  results["dropped_records"] = records.dropped_records(data_dir)
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results

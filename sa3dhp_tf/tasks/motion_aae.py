@@ -71,6 +71,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
                       settings={"latent_dim": model.latent_dim, "motion_dim": model.motion_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir}, results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

@@ -51,6 +51,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
                       settings={"latent_dim": model.latent_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

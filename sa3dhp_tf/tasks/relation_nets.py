@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import lineage
 from sa3dhp_tf import relations
 from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
@@ -82,7 +83,8 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   motion_ae = None
   keys = tuple(relation_keys)
   if any(relations.get_relation(k).space == relations.MOTION for k in keys):
-    motion_ae, _ = load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+    motion_ae, motion_info = load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+    lineage.check_built_on(motion_aae_dir, motion_info, "pose_aae", pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   paths = records.shard_paths(data_dir, "mocap")
   overrides = dict(pose_side_overrides or {})
@@ -121,6 +123,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
                                 "pose_side_overrides": overrides, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir, "motion_aae": motion_aae_dir},
                       results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

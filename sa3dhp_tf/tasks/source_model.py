@@ -116,6 +116,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                       inputs={"pose_aae": pose_aae_dir,
                               **({"init": init_dir} if init_dir else {})},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
+  results["dropped_records"] = records.dropped_records(data_dir)
   training_loop.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 
