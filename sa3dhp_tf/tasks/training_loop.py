@@ -163,7 +163,8 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
             # Caller callbacks run first: a kill between them and the checkpoint only repeats the
             # loop, never leaves a checkpoint whose loop they did not see.
             steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
-            verbose=verbose, validation_data=validation_data, validation_steps=validation_steps)
+            verbose=verbose, validation_data=validation_data, validation_steps=validation_steps,
+            shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
   return total_steps - start
 
 
