@@ -124,7 +124,8 @@ def _changed_pose_stage(paths, case_dir):
   with open(info_path) as f:
     info = json.load(f)
   info["inputs"]["pose_aae"] = pose
-  info["lineage"]["pose_aae"]["model_dir"] = pose
+  if "lineage" in info:  # (absent before lineage was recorded)
+    info["lineage"]["pose_aae"]["model_dir"] = pose
   with open(info_path, "w") as f:
     json.dump(info, f)
   pose_info_path = os.path.join(pose, "stage_info.json")

@@ -58,8 +58,10 @@ class _LoopCallback(keras.callbacks.Callback):
     self._checkpoints = checkpoints
     self._steps_per_loop = steps_per_loop
     self._history_path = history_path
+    self.batches_seen = 0
 
   def on_train_batch_end(self, batch, logs=None):
+    self.batches_seen += 1
     for key, value in (logs or {}).items():
       if "loss" in key and not math.isfinite(float(value)):
         raise NonFiniteLossError(f"non-finite {key} = {value} at loop step {batch}; "
@@ -165,7 +167,16 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
             steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
             verbose=verbose, validation_data=validation_data, validation_steps=validation_steps,
             shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
-  return total_steps - start
+  expected = total_steps - start
+  if loop_callback.batches_seen < expected:
+    # Keras only warns "Your input ran out of data" and returns: the model would be saved as
+    # trained for steps it never took.
+    from sa3dhp_tf.data.schema import DataError
+    raise DataError(f"the training data of {model_dir} ran out after "
+                    f"{loop_callback.batches_seen} of {expected} steps: the split yields fewer "
+                    "records than one batch, or every record was skipped; lower the batch size "
+                    "or check the data")
+  return expected
 
 
 def write_json(path, payload):
