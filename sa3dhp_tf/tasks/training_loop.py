@@ -59,9 +59,14 @@ class _LoopCallback(keras.callbacks.Callback):
     self._steps_per_loop = steps_per_loop
     self._history_path = history_path
     self.batches_seen = 0
+    self._loop_batches = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._loop_batches = 0
 
   def on_train_batch_end(self, batch, logs=None):
     self.batches_seen += 1
+    self._loop_batches += 1
     for key, value in (logs or {}).items():
       if "loss" in key and not math.isfinite(float(value)):
         raise NonFiniteLossError(f"non-finite {key} = {value} at loop step {batch}; "
@@ -69,6 +74,8 @@ class _LoopCallback(keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     step = (epoch + 1) * self._steps_per_loop
+    if self._loop_batches < self._steps_per_loop:  # never checkpoint steps that were not taken
+      raise _ran_out(self._checkpoints.directory, self._loop_batches, self._steps_per_loop)
     path = self._checkpoints.save(self.model, step)
     record = {"step": step, "time": time.time(),
               **{k: float(v) for k, v in (logs or {}).items()}}
@@ -169,14 +176,17 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
             shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
   expected = total_steps - start
   if loop_callback.batches_seen < expected:
-    # Keras only warns "Your input ran out of data" and returns: the model would be saved as
-    # trained for steps it never took.
-    from sa3dhp_tf.data.schema import DataError
-    raise DataError(f"the training data of {model_dir} ran out after "
-                    f"{loop_callback.batches_seen} of {expected} steps: the split yields fewer "
-                    "records than one batch, or every record was skipped; lower the batch size "
-                    "or check the data")
+    raise _ran_out(model_dir, loop_callback.batches_seen, expected)
   return expected
+
+
+def _ran_out(where, seen, expected):
+  """Keras only warns "Your input ran out of data" and returns: the model would be saved as
+  trained for steps it never took."""
+  from sa3dhp_tf.data.schema import DataError
+  return DataError(f"the training data of {where} ran out after {seen} of {expected} steps: the "
+                   "split yields fewer records than one batch, or every record was skipped; "
+                   "lower the batch size or check the data")
 
 
 def write_json(path, payload):
