@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from sa3dhp_tf import lineage
 from sa3dhp_tf import relations
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
@@ -78,7 +79,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   network on another relation's pose side: the placebo control (a relation net taught the wrong
   transformation)."""
   settings.check(STAGE, RULES, locals())
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   motion_ae = None
   keys = tuple(relation_keys)
