@@ -81,6 +81,8 @@ def check_writable(path: str, what: str) -> str:
   it: its deepest existing ancestor must be a folder that takes a file. For checks before any
   work, where a bad later input must leave nothing behind."""
   parent = os.path.abspath(path)
+  if os.path.exists(parent) and not os.path.isdir(parent):
+    raise UserError(f"{what}: cannot write to {path}: it exists and is not a directory")
   if os.path.isdir(parent):
     probe_dir = parent
   else:

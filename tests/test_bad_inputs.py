@@ -27,8 +27,9 @@ from cli_harness import run_command
 DOC_PATH = os.path.join(REPO_ROOT, "docs", "errors.md")
 TRAIN = ("-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin")
 EVALUATE = ("-m", "sa3dhp_tf.evaluate")
-TINY_LATENT = ("{'encoder_units': (64,), 'decoder_units': (64,), 'discriminator_units': (32,), "
-               "'latent_dim': %d}")
+# Braces doubled: the arguments of a case are filled in with str.format.
+TINY_LATENT = ("{{'encoder_units': (64,), 'decoder_units': (64,), 'discriminator_units': (32,), "
+               "'latent_dim': %d}}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,7 +251,7 @@ CASES = [
          _empty_dir, absent=("{empty}/results.json",)),
     Case("truncated_first_record", "a shard truncated inside its first record",
          (*EVALUATE, "--model_dir={source}", "--data_dir={data}", *EVAL_OUT),
-         "corrupt TFRecord at its first record", _truncate_shard("target_test", 10)),
+         "holds 0 of the 2 records", _truncate_shard("target_test", 10)),
     Case("pose_aae_changed_after_use",
          "an earlier stage rerun after a later one was built on it (lineage)",
          (*EVALUATE, "--model_dir={stage}", *EVAL_OUT), "changed after", _changed_pose_stage),
