@@ -38,8 +38,26 @@ def resolve_gin_file(path: str) -> str:
   raise ConfigError(f"gin file not found: {path} (looked in . and {GIN_CONFIG_DIR})")
 
 
+class _QuietIncludeLookups:
+  """Drops gin's "Path not found" log lines: it logs one at ERROR level for every search-path
+  candidate of an `include` it then finds elsewhere (noise on every command)."""
+
+  def filter(self, record):
+    return not (record.pathname.endswith("resource_reader.py")
+                and "Path not found" in record.getMessage())
+
+
+def _quiet_gin_lookups():
+  import logging
+  for handler_owner in (logging.getLogger(), logging.getLogger("absl")):
+    if not any(isinstance(f, _QuietIncludeLookups) for f in handler_owner.filters):
+      handler_owner.addFilter(_QuietIncludeLookups())
+
+
 def parse_gin(gin_files, gin_bindings, finalize=True):
   """Parses files then bindings; every failure becomes a one-line ConfigError naming its source."""
+  from sa3dhp_tf.data import read_policy  # noqa: F401  (registers bad_records.skip)
+  _quiet_gin_lookups()
   gin.clear_config()
   gin.add_config_file_search_path(GIN_CONFIG_DIR)
   files = [resolve_gin_file(f) for f in (gin_files or [])]

@@ -51,8 +51,16 @@ def guard(main):
   return guarded
 
 
+def quiet_startup():
+  """Silences TensorFlow's C++ start-up lines (CPU feature guard, oneDNN notice, the absl
+  "log messages before InitializeLog" banner) unless the user chose a level. Binaries call it
+  before anything imports TensorFlow; Python logging (absl) is not affected."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
 def run(main):
   """`absl.app.run` behind the error boundary."""
+  quiet_startup()
   from absl import app  # only binaries pay for absl's import
   app.run(guard(main))
 
@@ -68,6 +76,29 @@ def require_flags(flag_values, *names):
       raise UserError(f"--{name} is required")
 
 
+def check_writable(path: str, what: str) -> str:
+  """Proves that `path` (a file or folder to be made later) can be created, without creating
+  it: its deepest existing ancestor must be a folder that takes a file. For checks before any
+  work, where a bad later input must leave nothing behind."""
+  parent = os.path.abspath(path)
+  if os.path.exists(parent) and not os.path.isdir(parent):
+    raise UserError(f"{what}: cannot write to {path}: it exists and is not a directory")
+  if os.path.isdir(parent):
+    probe_dir = parent
+  else:
+    probe_dir = os.path.dirname(parent)
+    while not os.path.exists(probe_dir):
+      probe_dir = os.path.dirname(probe_dir)
+  if not os.path.isdir(probe_dir):
+    raise UserError(f"{what}: cannot write to {path}: {probe_dir} is not a directory")
+  try:
+    with tempfile.NamedTemporaryFile(dir=probe_dir, prefix=".write_check_"):
+      pass
+  except OSError as e:
+    raise UserError(f"{what}: cannot write to {path}: {e.strerror or e}") from e
+  return path
+
+
 def ensure_writable_dir(path: str, what: str) -> str:
   """Creates `path` if needed and proves it writable before any work starts (a run that fails
   only when it writes its result wastes the whole run). `what` names the flag or setting."""
@@ -81,8 +112,11 @@ def ensure_writable_dir(path: str, what: str) -> str:
 
 
 def ensure_writable_file(path: str, what: str) -> str:
-  """Checks that the folder of output file `path` can take it (creating the folder if needed)."""
-  ensure_writable_dir(os.path.dirname(os.path.abspath(path)), what)
+  """Checks that output file `path` can be written, creating nothing (its folder is made when the
+  file is written)."""
+  if os.path.isdir(path):
+    raise UserError(f"{what}: {path} is a directory, expected a file path")
+  check_writable(os.path.dirname(os.path.abspath(path)), what)
   if os.path.isdir(path):
     raise UserError(f"{what}: {path} is a directory, expected a file path")
   return path

@@ -10,6 +10,7 @@ training and the operative config to `model_dir/operative_config.gin` after it.
 """
 
 import os
+import shutil
 
 from absl import flags
 from absl import logging
@@ -39,14 +40,29 @@ def main(argv):
     tasks.check_stage(stage_name)
   except KeyError as e:  # the stage registry's lookup
     raise errors.UserError(e.args[0] if e.args else str(e)) from e
+  created = not os.path.exists(FLAGS.model_dir)
   errors.ensure_writable_dir(FLAGS.model_dir, "--model_dir")
   config.write_config(FLAGS.model_dir, "config.gin", gin.config_str())
   logging.info("running stage %s into %s", stage_name, FLAGS.model_dir)
   try:
-    stage_fn(FLAGS.model_dir)
-  except FileNotFoundError as e:
-    raise errors.UserError(str(e)) from e
+    try:
+      stage_fn(FLAGS.model_dir)
+    except FileNotFoundError as e:
+      raise errors.UserError(str(e)) from e
+  except errors.UserError:
+    if created:
+      remove_if_untrained(FLAGS.model_dir)
+    raise
   config.write_config(FLAGS.model_dir, "operative_config.gin", gin.operative_config_str())
+
+
+def remove_if_untrained(model_dir):
+  """Removes a model dir this run created when a user error stopped it before any checkpoint:
+  a bad input must leave nothing behind, while a resumable partial run is kept."""
+  for _, _, names in os.walk(model_dir):
+    if any(name.endswith(".weights.h5") for name in names):
+      return
+  shutil.rmtree(model_dir, ignore_errors=True)
 
 
 def run_main():

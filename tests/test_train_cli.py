@@ -8,31 +8,15 @@ create nothing at --model_dir (README, "Training stages").
 
 import json
 import os
-import re
-import subprocess
-import sys
 
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# TF's C++ runtime prints these before absl logging is initialised, whatever
-# TF_CPP_MIN_LOG_LEVEL says; absl INFO/WARNING log lines have the same shape. Anything else on
-# stderr counts as output of the binary.
-_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
-                       r"|[IW]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] )")
+from cli_harness import own_stderr_lines
+from cli_harness import run_command
 
 
 def run_train(args, cwd, timeout=120):
-  env = dict(os.environ)
-  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-  # The package may or may not be installed into the interpreter; the source tree comes first.
-  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-  return subprocess.run([sys.executable, "-m", "sa3dhp_tf.train", *args], cwd=cwd, env=env,
-                        capture_output=True, text=True, timeout=timeout)
-
-
-def own_stderr_lines(stderr):
-  return [line for line in stderr.splitlines() if line.strip() and not _LOG_LINE.match(line)]
+  return run_command(["-m", "sa3dhp_tf.train", *args], cwd, timeout=timeout)
 
 
 @pytest.fixture

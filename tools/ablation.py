@@ -47,19 +47,31 @@ def main(argv):
   errors.check_positional(argv)
   from sa3dhp_tf import json_files
   from sa3dhp_tf.evaluation import ablation  # light: validates flags before TF is imported
-  errors.require_flags(FLAGS, "data_dir", "output")
+  from sa3dhp_tf import settings
+  if FLAGS.report_only:
+    errors.require_flags(FLAGS, "output")
+  else:
+    errors.require_flags(FLAGS, "data_dir", "output")
   rows = FLAGS.rows or list(ablation.ROWS_BY_NAME)
   unknown = sorted(set(rows) - set(ablation.ROWS_BY_NAME))
   if unknown:
     raise errors.UserError(f"--rows: unknown rows {unknown}; known: "
                            f"{list(ablation.ROWS_BY_NAME)}")
-  if not FLAGS.report_only and not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
-    raise errors.UserError(f"--data_dir: no benchmark manifest in {FLAGS.data_dir}")
+  settings.check_value("--seeds", FLAGS.seeds, settings.integer(1))
+  settings.check_value("--finetune_steps", FLAGS.finetune_steps, settings.STEPS)
   command = " ".join(shlex.quote(a) for a in sys.argv)
   out = os.path.abspath(FLAGS.output)
+  if FLAGS.results_md:
+    errors.ensure_writable_file(FLAGS.results_md, "--results_md")
   if FLAGS.report_only:
+    if not os.path.isfile(os.path.join(out, "results.json")):
+      raise errors.UserError(f"--report_only: no finished runs in --output {out} (no "
+                             "results.json); run the ablation first")
     ablation.report(out, FLAGS.results_md)
     return
+  if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
+    raise errors.UserError(f"--data_dir: no benchmark manifest in {FLAGS.data_dir}")
+  errors.ensure_writable_dir(out, "--output")
   from sa3dhp_tf import progress
   from sa3dhp_tf.tasks import ablation_runs
   seeds = list(range(FLAGS.seeds))

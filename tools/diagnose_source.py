@@ -23,11 +23,15 @@ import os
 import sys
 import time
 
-from absl import app
 from absl import flags
 import numpy as np
 
-from sa3dhp_tf.config import exit_with_error as _fail
+from sa3dhp_tf import errors
+from sa3dhp_tf import settings as settings_lib
+
+
+def _fail(message):
+  raise errors.UserError(message)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pose_aae_dir", None, "Model dir of a finished pose_aae stage.")
@@ -96,9 +100,13 @@ def train_variant(name, pose_ae, data_dir, image_size):
 
 
 def main(argv):
-  del argv
-  if not FLAGS.pose_aae_dir or not FLAGS.output:
-    _fail("--pose_aae_dir and --output are required")
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "pose_aae_dir", "output")
+  for flag, rule in (("steps", settings_lib.STEPS), ("log_every", settings_lib.STEPS),
+                     ("batch_size", settings_lib.BATCH_SIZE), ("eval_batches", settings_lib.COUNT),
+                     ("learning_rate", settings_lib.LEARNING_RATE), ("seed", settings_lib.SEED)):
+    settings_lib.check_value(f"--{flag}", getattr(FLAGS, flag), rule)
+  errors.ensure_writable_file(FLAGS.output, "--output")
   unknown = [v for v in FLAGS.variants if v not in VARIANTS]
   if unknown:
     _fail(f"--variants: unknown {unknown}; known: {sorted(VARIANTS)}")
@@ -136,4 +144,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

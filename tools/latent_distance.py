@@ -26,8 +26,9 @@ import math
 import os
 import sys
 
-from absl import app
 from absl import flags
+
+from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("pose_aae_dir", None, "Model dir of a finished pose_aae stage.")
@@ -54,8 +55,7 @@ OTHER_COLOR = "#c7c7c7"
 RELATION_COLORS = ("#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
-class UsageError(ValueError):
-  pass
+UsageError = errors.UserError
 
 
 def _first_line(error):
@@ -82,6 +82,9 @@ def _check_flags(relations):
     raise UsageError(f"--shuffle_buffer must be >= 1, got {FLAGS.shuffle_buffer}")
   if os.path.exists(FLAGS.output) and not os.path.isdir(FLAGS.output):
     raise UsageError(f"--output {FLAGS.output} exists and is not a directory")
+  if FLAGS.seed < 0:
+    raise UsageError(f"--seed must be an integer >= 0, got {FLAGS.seed}")
+  errors.check_writable(FLAGS.output, "--output")
 
 
 def plot_distances(path, distances, selected, theta, relations):
@@ -224,17 +227,11 @@ def run():
 
 
 def main(argv):
-  if len(argv) > 1:
-    print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-    sys.exit(2)
-  from sa3dhp_tf.data.schema import DataError
-  from sa3dhp_tf.evaluation.nonlocality import NonlocalityError
-  from sa3dhp_tf.tasks.stage_io import StageError
+  errors.check_positional(argv)
   try:
     summary = run()
-  except (UsageError, StageError, FileNotFoundError, DataError, NonlocalityError) as e:
-    print(f"error: {_first_line(e)}", file=sys.stderr)
-    sys.exit(2)
+  except FileNotFoundError as e:
+    raise errors.UserError(str(e)) from e
   print(json.dumps({"selected": summary["selected"],
                     "latent_distance": {k: round(v["latent_distance"], 6)
                                         for k, v in summary["distances"].items()},
@@ -242,4 +239,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

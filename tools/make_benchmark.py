@@ -10,12 +10,12 @@ Writes sharded TFRecords for the splits mocap, source, source_test, target_train
 
 import json
 import os
-import sys
 
-from absl import app
 from absl import flags
 
 from sa3dhp_tf import config
+from sa3dhp_tf import errors
+from sa3dhp_tf import settings
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", ["benchmark/default.gin"], "Gin config file(s).")
@@ -25,17 +25,14 @@ flags.DEFINE_integer("num_workers", None, "Worker processes (default: the gin se
 
 
 def main(argv):
-  del argv
-  if not FLAGS.output_dir:
-    print("error: --output_dir is required", file=sys.stderr)
-    sys.exit(2)
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "output_dir")
+  if FLAGS.num_workers is not None:
+    settings.check_value("--num_workers", FLAGS.num_workers, settings.COUNT)
   from sa3dhp_tf.data import benchmark  # registers configurables before parsing
-  try:
-    config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  except config.ConfigError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   import gin
+  errors.check_writable(FLAGS.output_dir, "--output_dir")
   kwargs = {} if FLAGS.num_workers is None else {"num_workers": FLAGS.num_workers}
   manifest = benchmark.build_benchmark(FLAGS.output_dir, **kwargs)
   config.write_config(FLAGS.output_dir, "operative_config.gin", gin.operative_config_str())
@@ -47,4 +44,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

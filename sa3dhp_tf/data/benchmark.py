@@ -29,6 +29,7 @@ import cv2
 import gin
 import numpy as np
 
+from sa3dhp_tf import settings
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data.motion import procedural
 from sa3dhp_tf.data import render as render_lib
@@ -200,6 +201,27 @@ def _build_shard(job):
   return results
 
 
+BUILD_RULES = {"seed": settings.SEED, "image_size": settings.integer(16),
+               "num_workers": settings.COUNT,
+               "jpeg_quality": settings.Rule("an integer in [1, 100]",
+                                             lambda v: settings.COUNT.accepts(v) and v <= 100)}
+
+
+def check_split_spec(split, spec):
+  """Every count of a split's spec in range, named as its gin binding (`source/SplitSpec.x`)."""
+  window = split != "mocap" and split != "source"
+  rules = {"num_sequences": settings.COUNT, "num_subjects": settings.COUNT,
+           "num_shards": settings.Rule(f"an integer in [1, num_sequences = {spec.num_sequences}]"
+                                       " (a shard without sequences would be empty)",
+                                       lambda v: settings.COUNT.accepts(v)
+                                       and v <= spec.num_sequences),
+           "sequence_frames": (settings.integer(windows.WINDOW_LENGTH) if window
+                               else settings.COUNT),
+           "frame_stride": settings.COUNT, "window_hop": settings.COUNT,
+           "max_windows_per_sequence": settings.COUNT, "labeled_stride": settings.COUNT}
+  settings.check(f"{split}/SplitSpec", rules, dataclasses.asdict(spec))
+
+
 @gin.configurable(denylist=["output_dir"])
 def build_benchmark(output_dir, seed=0, image_size=64, splits=None, source_style="source",
                     target_style="target", actions=None, num_workers=2, jpeg_quality=95,
@@ -207,14 +229,20 @@ def build_benchmark(output_dir, seed=0, image_size=64, splits=None, source_style
   """Builds every split into `output_dir`, writes `manifest.json` (and `contact_sheet.png`).
   Returns the manifest dict."""
   start_time = time.time()
+  settings.check("build_benchmark", BUILD_RULES, {"seed": seed, "image_size": image_size,
+                                                  "num_workers": num_workers,
+                                                  "jpeg_quality": jpeg_quality})
   splits: Dict[str, SplitSpec] = dict(splits or default_splits())
   unknown = sorted(set(splits) - set(SPLITS))
   if unknown:
-    raise ValueError(f"unknown benchmark split(s) {unknown}; known: {SPLITS}")
+    raise settings.SettingError(f"build_benchmark.splits: unknown split(s) {unknown}; known: "
+                                f"{SPLITS}")
+  for split, spec in splits.items():
+    check_split_spec(split, spec)
   actions = tuple(actions or procedural.ACTIONS)
   for action in actions:
     if action not in procedural.ACTIONS:
-      raise ValueError(f"unknown action {action!r}; known: {procedural.ACTIONS}")
+      raise settings.SettingError(f"unknown action {action!r}; known: {procedural.ACTIONS}")
   styles = {"source": style_lib.get_style(source_style), "target": style_lib.get_style(target_style)}
   os.makedirs(output_dir, exist_ok=True)
   jobs = [(split, shard, spec, seed, image_size, styles, actions, output_dir, jpeg_quality)

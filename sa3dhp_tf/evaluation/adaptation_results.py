@@ -46,6 +46,8 @@ class AdaptationResults:
   latent_spread_target_selected: float
   collapsed_at_step: Optional[int]
   curve: List[Dict[str, Any]]
+  # split -> records skipped as unreadable (`bad_records.skip`); empty when none were.
+  dropped_records: Dict[str, int] = dataclasses.field(default_factory=dict)
 
   def to_json(self) -> Dict[str, Any]:
     return dataclasses.asdict(self)
@@ -53,10 +55,11 @@ class AdaptationResults:
   @classmethod
   def from_json(cls, payload: Dict[str, Any]) -> "AdaptationResults":
     names = [f.name for f in dataclasses.fields(cls)]
-    missing = [n for n in names if n not in payload]
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.name not in payload and f.default_factory is dataclasses.MISSING]
     if missing:
       raise KeyError(f"adaptation results lack {missing}")
-    return cls(**{n: payload[n] for n in names})
+    return cls(**{n: payload[n] for n in names if n in payload})
 
   def save(self, model_dir: str) -> str:
     return json_files.write_json(os.path.join(model_dir, RESULTS_FILE), self.to_json())

@@ -20,10 +20,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import lineage
 from sa3dhp_tf import relations
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf.config import bound_value
 from sa3dhp_tf.data import batch_contract as contract
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import checkpoint_selection
@@ -31,6 +33,8 @@ from sa3dhp_tf.evaluation import pose_evaluation
 from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
 from sa3dhp_tf.evaluation.checkpoint_selection import SELECTION_RULES
 from sa3dhp_tf.modeling import adaptation
+from sa3dhp_tf.geometry import image_transforms
+from sa3dhp_tf.modeling import collapse_monitor
 from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.modeling.collapse_monitor import latent_spread
 from sa3dhp_tf.tasks import stage_io
@@ -39,6 +43,24 @@ from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "adapt"
 SNAPSHOT_DIR = "snapshots"
+RULES = {
+    **settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+    "source_batch_size": settings.BATCH_SIZE,
+    "learning_rates": settings.mapping_of(settings.LEARNING_RATE),
+    "schedule": settings.Rule(f"one of {adaptation.SCHEDULES} or a list of energy names",
+                              lambda v: v in adaptation.SCHEDULES
+                              or (isinstance(v, (list, tuple)) and len(v) > 0)),
+    "loss_kind": settings.one_of(*adaptation.LOSS_KINDS),
+    "temperature": settings.number(0, minimum_open=True),
+    "fill_mode": settings.one_of(*image_transforms.FILL_MODES),
+    "target_labeled_fraction": settings.POSITIVE_FRACTION,
+    "selection_rule": settings.one_of(*SELECTION_RULES),
+    "collapse_fraction": settings.FRACTION,
+    "on_collapse": settings.one_of(*collapse_monitor.ON_COLLAPSE),
+    "eval_batches": settings.COUNT, "diagnostic_clips": settings.COUNT,
+    "theta": settings.optional(settings.number()),
+    "auto_relations": settings.sequence_of(settings.integer(0), 2),
+}
 
 
 def _check():
@@ -84,6 +106,7 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
       raise stage_io.StageError(
           f"{relation_nets_dir} was trained on the pose AAE {relation_info['inputs']['pose_aae']}"
           f" but {source_dir} on {source_info['inputs']['pose_aae']}; they must share E_p/D_p")
+    lineage.check_shared("pose_aae", relation_nets_dir, relation_info, source_dir, source_info)
     missing = sorted(set(relation_keys) - set(relation_info["settings"]["relation_keys"]))
     if missing:
       raise stage_io.StageError(f"{relation_nets_dir} has no relation network for {missing}; "
@@ -287,7 +310,7 @@ def select_and_evaluate(model_dir, inputs, evaluator, data_dir, energies, theta,
       latent_spread_target_before=history[0]["target_spread"],
       latent_spread_target_selected=chosen["target_spread"],
       collapsed_at_step=collapsed_at_step,
-      curve=history)
+      curve=history, dropped_records=records.dropped_records(data_dir))
 
 
 def save(model_dir, inputs, results, source_dir, relation_nets_dir, data_dir,
@@ -307,7 +330,7 @@ def save(model_dir, inputs, results, source_dir, relation_nets_dir, data_dir,
   results.save(model_dir)
 
 
-@register_stage(STAGE, check=_check)
+@register_stage(STAGE, check=_check, rules=RULES)
 @gin.configurable("adapt", denylist=["model_dir"])
 def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=None,
           energies=adaptation.DEFAULT_ENERGIES, auto_relations=(1, 2), theta=None,
@@ -328,6 +351,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   model_kwargs: further `RelationDistillationModel` arguments.
   Returns the `AdaptationResults` (also written to `<model_dir>/results.json`).
   """
+  settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed, jit_compile)
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]

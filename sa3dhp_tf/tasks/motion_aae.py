@@ -10,6 +10,7 @@ import tensorflow as tf
 from sa3dhp_tf import json_files
 from sa3dhp_tf import metrics
 from sa3dhp_tf import reproducibility
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
@@ -20,6 +21,10 @@ from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "motion_aae"
+RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+         "learning_rate": settings.LEARNING_RATE,
+         "discriminator_learning_rate": settings.LEARNING_RATE,
+         "strides": settings.sequence_of(settings.integer(1))}
 
 
 def encode_pose_windows(pose_encoder, windows_batch):
@@ -34,7 +39,7 @@ def load_pose_autoencoder(pose_aae_dir):
   return stage_io.freeze(models["pose_autoencoder"]), info
 
 
-@register_stage(STAGE)
+@register_stage(STAGE, rules=RULES)
 @gin.configurable("motion_aae", denylist=["model_dir"])
 def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                              steps_per_loop=500, batch_size=64, strides=(1, 2),
@@ -44,6 +49,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
   mixes normal and twice-as-fast motion so E_m also knows the slow-backward anchors raw[::2].
   `model_kwargs`: further `MotionAutoencoder` arguments (lstm_units, motion_dim, ...); the latent
   size and range always come from the pose AAE."""
+  settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
@@ -67,6 +73,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
                       settings={"latent_dim": model.latent_dim, "motion_dim": model.motion_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir}, results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

@@ -9,6 +9,7 @@ import numpy as np
 from sa3dhp_tf import json_files
 from sa3dhp_tf import metrics
 from sa3dhp_tf import reproducibility
+from sa3dhp_tf import settings
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
@@ -20,9 +21,13 @@ from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "pose_aae"
+RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+         "learning_rate": settings.LEARNING_RATE,
+         "discriminator_learning_rate": settings.LEARNING_RATE,
+         "num_prior_samples": settings.COUNT}
 
 
-@register_stage(STAGE)
+@register_stage(STAGE, rules=RULES)
 @gin.configurable("pose_aae", denylist=["model_dir"])
 def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_per_loop=500,
                            batch_size=256, learning_rate=1e-3, discriminator_learning_rate=1e-4,
@@ -31,6 +36,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
   """Trains E_p/D_p on random virtual views of the mocap split; writes the stage output with
   held-out reconstruction MPJPE and the plausibility of decoded prior samples.
   `model_kwargs`: constructor arguments of `PoseAutoencoder` (latent_dim, latent_range, ...)."""
+  settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed, jit_compile)
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
@@ -47,6 +53,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
                       settings={"latent_dim": model.latent_dim,
                                 "latent_range": model.latent_range, "data_dir": data_dir},
                       results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

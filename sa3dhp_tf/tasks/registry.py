@@ -10,16 +10,20 @@ import gin
 
 _STAGES: Dict[str, Callable[[str], object]] = {}
 _CHECKS: Dict[str, Callable[[], None]] = {}
+_RULES: Dict[str, dict] = {}
 
 
-def register_stage(name: str, check: Callable[[], None] = None):
-  """Registers `fn(model_dir)` as stage `name`. `check()`, if given, validates the parsed gin
-  configuration of the stage and raises `config.ConfigError`; the binary calls it before it
-  writes anything."""
+def register_stage(name: str, check: Callable[[], None] = None, rules=None):
+  """Registers `fn(model_dir)` as stage `name` (its gin configurable must be called `name`).
+  `rules` ({parameter: settings.Rule}) are the ranges of its settings; `check()`, if given,
+  validates the rest of its parsed gin configuration and raises `config.ConfigError`. The binary
+  runs both (and checks that every `gin.REQUIRED` parameter is bound) before it writes
+  anything."""
   def decorator(fn):
     if name in _STAGES:
       raise ValueError(f"stage {name!r} is already registered")
     _STAGES[name] = fn
+    _RULES[name] = dict(rules or {})
     if check is not None:
       _CHECKS[name] = check
     return fn
@@ -27,9 +31,19 @@ def register_stage(name: str, check: Callable[[], None] = None):
 
 
 def check_stage(name: str):
-  get_stage(name)
+  from sa3dhp_tf import settings
+  fn = get_stage(name)
+  settings.check_bound(name, fn, _RULES.get(name, {}))
+  if name != "dry_run":
+    from sa3dhp_tf.tasks import training_loop
+    settings.check_bound("make_strategy", training_loop.make_strategy,
+                         training_loop.STRATEGY_RULES)
   if name in _CHECKS:
     _CHECKS[name]()
+
+
+def stage_rules(name: str) -> dict:
+  return _RULES[name]
 
 
 def get_stage(name: str):

@@ -13,11 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import json_files
+from sa3dhp_tf import lineage
 from sa3dhp_tf import relations
 from sa3dhp_tf import reproducibility
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
+from sa3dhp_tf.modeling import relation_network
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 from sa3dhp_tf.tasks import heldout
 from sa3dhp_tf.tasks import stage_io
@@ -29,6 +32,10 @@ from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "relation_nets"
 DEFAULT_KEYS = ("z3", "v2", "v3")
+RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+         "motion_batch_size": settings.BATCH_SIZE, "learning_rate": settings.LEARNING_RATE,
+         "theta": settings.number(), "hidden_units": settings.sequence_of(settings.integer(1), 0),
+         "loss": settings.one_of(*relation_network.RELATION_LOSSES)}
 
 
 def load_motion_autoencoder(motion_aae_dir, latent_dim):
@@ -61,7 +68,7 @@ def _check():
   check_relation_keys("relation_nets.relation_keys", DEFAULT_KEYS)
 
 
-@register_stage(STAGE, check=_check)
+@register_stage(STAGE, check=_check, rules=RULES)
 @gin.configurable("relation_nets", denylist=["model_dir"])
 def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir=gin.REQUIRED,
                             data_dir=None, relation_keys=DEFAULT_KEYS,
@@ -72,12 +79,14 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   """Trains one relation network per key. `pose_side_overrides` {key: other_key} trains key's
   network on another relation's pose side: the placebo control (a relation net taught the wrong
   transformation)."""
+  settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed, jit_compile)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   motion_ae = None
   keys = tuple(relation_keys)
   if any(relations.get_relation(k).space == relations.MOTION for k in keys):
-    motion_ae, _ = load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+    motion_ae, motion_info = load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+    lineage.check_built_on(motion_aae_dir, motion_info, "pose_aae", pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   paths = records.shard_paths(data_dir, "mocap")
   overrides = dict(pose_side_overrides or {})
@@ -116,6 +125,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
                                 "pose_side_overrides": overrides, "data_dir": data_dir},
                       inputs={"pose_aae": pose_aae_dir, "motion_aae": motion_aae_dir},
                       results=results)
+  results["dropped_records"] = records.dropped_records(data_dir)
   json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

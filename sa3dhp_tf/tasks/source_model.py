@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from sa3dhp_tf import json_files
 from sa3dhp_tf import reproducibility
+from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
@@ -39,6 +40,10 @@ def mixed_source_dataset(sources, batch_size, seed=0, image_size=None):
 
 
 DECAYS = (None, "cosine")
+RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
+         "learning_rate": settings.LEARNING_RATE, "learning_rate_decay": settings.one_of(*DECAYS),
+         "final_learning_rate_fraction": settings.FRACTION,
+         "latent_loss_weight": settings.NON_NEGATIVE, "joint_head_weight": settings.NON_NEGATIVE}
 
 
 def _check():
@@ -48,7 +53,7 @@ def _check():
     raise config.ConfigError(f"source.learning_rate_decay must be one of {DECAYS}, got {decay!r}")
 
 
-@register_stage(STAGE, check=_check)
+@register_stage(STAGE, check=_check, rules=RULES)
 @gin.configurable("source", denylist=["model_dir"])
 def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                        steps_per_loop=250, batch_size=64, learning_rate=1e-3,
@@ -74,6 +79,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   `latent_loss_weight`: weight of the extra latent-target term `|G^s(x) - E_p(y)|` (see
   `SourcePoseRegressor`; 0 = the paper's pose loss alone). `joint_head_weight`: weight of the
   auxiliary joint-regression head on G's first FC features (training only; 0 = none)."""
+  settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
@@ -112,6 +118,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                       inputs={"pose_aae": pose_aae_dir,
                               **({"init": init_dir} if init_dir else {})},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
+  results["dropped_records"] = records.dropped_records(data_dir)
   json_files.write_json(os.path.join(model_dir, "results.json"), results)
   return results
 

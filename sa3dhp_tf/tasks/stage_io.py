@@ -15,6 +15,7 @@ import os
 import keras
 
 from sa3dhp_tf import errors
+from sa3dhp_tf import lineage
 
 FORMAT_VERSION = 1
 INFO_FILE = "stage_info.json"
@@ -32,9 +33,11 @@ def save_stage(model_dir, stage, models, settings, inputs=None, results=None):
     model.save(os.path.join(export_dir, f"{name}.keras"))
   info = {"stage": stage, "format_version": FORMAT_VERSION, "models": sorted(models),
           "settings": settings, "inputs": {k: os.path.abspath(v) for k, v in (inputs or {}).items()},
-          "results": results or {}}
-  with open(os.path.join(model_dir, INFO_FILE), "w") as f:
+          "results": results or {}, lineage.LINEAGE_KEY: lineage.record(inputs)}
+  tmp = os.path.join(model_dir, INFO_FILE + ".tmp")
+  with open(tmp, "w") as f:
     json.dump(info, f, indent=2, default=float)
+  os.replace(tmp, os.path.join(model_dir, INFO_FILE))
   return info
 
 
@@ -45,8 +48,14 @@ def read_stage_info(model_dir, stage=None):
   if not os.path.isfile(path):
     raise StageError(f"{model_dir} holds no finished {stage or ''} stage (no {INFO_FILE}); "
                      "run that stage first")
-  with open(path) as f:
-    info = json.load(f)
+  try:
+    with open(path) as f:
+      info = json.load(f)
+  except (OSError, ValueError) as e:
+    raise StageError(f"{path} is unreadable or not JSON ({errors.first_line(e)}); rerun that "
+                     "stage") from e
+  if not isinstance(info, dict):
+    raise StageError(f"{path} is not a stage description (a JSON object); rerun that stage")
   if stage is not None and info.get("stage") != stage:
     raise StageError(f"{model_dir} holds a {info.get('stage')!r} stage, expected {stage!r}")
   if info.get("format_version") != FORMAT_VERSION:
@@ -59,6 +68,7 @@ def load_stage(model_dir, stage, names=None, expect=None):
   """Loads models of a finished stage. `expect` maps setting name -> required value."""
   import sa3dhp_tf.modeling  # noqa: F401  (registers the serializable classes)
   info = read_stage_info(model_dir, stage)
+  lineage.check_chain(model_dir, info)
   for key, value in (expect or {}).items():
     have = info["settings"].get(key)
     if have != value:
@@ -69,7 +79,11 @@ def load_stage(model_dir, stage, names=None, expect=None):
     path = os.path.join(model_dir, EXPORT_DIR, f"{name}.keras")
     if not os.path.isfile(path):
       raise StageError(f"{model_dir} ({stage}) lacks model {name!r} ({path})")
-    models[name] = keras.models.load_model(path, compile=False)
+    try:
+      models[name] = keras.models.load_model(path, compile=False)
+    except Exception as e:  # a truncated or foreign file fails in zipfile, h5py or Keras
+      raise StageError(f"{path} cannot be loaded ({type(e).__name__}: {errors.first_line(e)}); "
+                       "rerun that stage") from e
   return models, info
 
 

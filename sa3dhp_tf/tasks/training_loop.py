@@ -17,9 +17,12 @@ import gin
 import keras
 import tensorflow as tf
 
+from sa3dhp_tf import errors
 from sa3dhp_tf import progress
+from sa3dhp_tf import settings
 
 CHECKPOINT_DIR = "checkpoints"
+STRATEGIES = ("default", "mirrored", "one_device")
 LOG_DIR = "logs"
 
 
@@ -36,7 +39,11 @@ def make_strategy(name="default"):
   if name == "one_device":
     gpus = tf.config.list_logical_devices("GPU")
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-  raise ValueError(f"unknown strategy {name!r}; use 'default', 'mirrored' or 'one_device'")
+  raise settings.SettingError(f"make_strategy.name: unknown strategy {name!r}; use one of "
+                             f"{STRATEGIES}")
+
+
+STRATEGY_RULES = {"name": settings.Rule(f"one of {STRATEGIES}", lambda v: v in STRATEGIES)}
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,8 +58,15 @@ class _LoopCallback(keras.callbacks.Callback):
     self._checkpoints = checkpoints
     self._steps_per_loop = steps_per_loop
     self._history_path = history_path
+    self.batches_seen = 0
+    self._loop_batches = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._loop_batches = 0
 
   def on_train_batch_end(self, batch, logs=None):
+    self.batches_seen += 1
+    self._loop_batches += 1
     for key, value in (logs or {}).items():
       if "loss" in key and not math.isfinite(float(value)):
         raise NonFiniteLossError(f"non-finite {key} = {value} at loop step {batch}; "
@@ -60,6 +74,8 @@ class _LoopCallback(keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     step = (epoch + 1) * self._steps_per_loop
+    if self._loop_batches < self._steps_per_loop:  # never checkpoint steps that were not taken
+      raise _ran_out(self._checkpoints.directory, self._loop_batches, self._steps_per_loop)
     path = self._checkpoints.save(self.model, step)
     record = {"step": step, "time": time.time(),
               **{k: float(v) for k, v in (logs or {}).items()}}
@@ -108,7 +124,13 @@ class WeightCheckpoints:
     """Loads the latest checkpoint into `model` (compiled, optimizers built); returns its step."""
     step, path = self.latest()
     if path:
-      model.load_weights(path)
+      try:
+        model.load_weights(path)
+      except Exception as e:  # truncated file (h5py/OSError) or another model (ValueError)
+        raise errors.UserError(
+            f"cannot restore checkpoint {path} ({type(e).__name__}: {errors.first_line(e)}): "
+            "it is damaged or was written by a model of another shape; delete it to restart "
+            "from the previous one, or use a new model dir") from e
     return step
 
 
@@ -131,9 +153,8 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
                  verbose=None, validation_data=None, validation_steps=None):
   """Fits the compiled `model` for `total_steps` steps, resuming from `model_dir/checkpoints`.
   Returns the number of steps trained in this call."""
-  if total_steps % steps_per_loop:
-    raise ValueError(f"total_steps ({total_steps}) must be a multiple of steps_per_loop "
-                     f"({steps_per_loop})")
+  settings.check("", {"steps": settings.STEPS, "steps_per_loop": settings.STEPS},
+                 {"steps": total_steps, "steps_per_loop": steps_per_loop})
   build_optimizers(model)
   checkpoints = WeightCheckpoints(os.path.join(model_dir, CHECKPOINT_DIR))
   start = checkpoints.restore(model)
@@ -153,5 +174,19 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
             # Caller callbacks run first: a kill between them and the checkpoint only repeats the
             # loop, never leaves a checkpoint whose loop they did not see.
             steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
-            verbose=verbose, validation_data=validation_data, validation_steps=validation_steps)
-  return total_steps - start
+            verbose=verbose, validation_data=validation_data, validation_steps=validation_steps,
+            shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
+  expected = total_steps - start
+  if loop_callback.batches_seen < expected:
+    raise _ran_out(model_dir, loop_callback.batches_seen, expected)
+  return expected
+
+
+def _ran_out(where, seen, expected):
+  """Keras only warns "Your input ran out of data" and returns: the model would be saved as
+  trained for steps it never took."""
+  from sa3dhp_tf.data.schema import DataError
+  return DataError(f"the training data of {where} ran out after {seen} of {expected} steps: the "
+                   "split yields fewer records than one batch, or every record was skipped; "
+                   "lower the batch size or check the data")
+

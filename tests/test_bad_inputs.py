@@ -1,0 +1,387 @@
+"""Every bad input of issue 12, run as a real command on the tiny benchmark (README, "Errors").
+
+Each row of `CASES` is one command a user could type. It must exit with status 2, print exactly
+one `error:` line that names the culprit, no traceback, and leave nothing where it should not
+(the paths listed in `absent`). The commands run two at a time in one module fixture (they share
+the benchmark and the trained stages); each row is then checked by its own test.
+
+`docs/errors.md` is generated from this table: `python tests/test_bad_inputs.py` rewrites it and
+`test_docs_match_the_table` fails when it is stale.
+"""
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import shutil
+import struct
+import sys
+from typing import Callable, Optional, Sequence
+
+import pytest
+
+from cli_harness import own_stderr_lines
+from cli_harness import REPO_ROOT
+from cli_harness import run_command
+
+DOC_PATH = os.path.join(REPO_ROOT, "docs", "errors.md")
+TRAIN = ("-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin")
+EVALUATE = ("-m", "sa3dhp_tf.evaluate")
+# Braces doubled: the arguments of a case are filled in with str.format.
+TINY_LATENT = ("{{'encoder_units': (64,), 'decoder_units': (64,), 'discriminator_units': (32,), "
+               "'latent_dim': %d}}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+  name: str
+  what: str                      # the bad input, for the docs
+  args: Sequence[str]            # after the interpreter; {placeholders} from `paths`
+  culprit: str                   # must appear in the error line ({placeholders} allowed)
+  prepare: Optional[Callable] = None   # prepare(paths, case_dir) -> extra placeholders
+  absent: Sequence[str] = ("{out}",)   # must not exist afterwards
+
+
+# --- preparing damaged copies -------------------------------------------------------------------
+
+def _record_offsets(path):
+  """Byte offsets where each TFRecord starts, and the file size (length, crc, data, crc)."""
+  offsets, position, size = [], 0, os.path.getsize(path)
+  with open(path, "rb") as f:
+    while position < size:
+      offsets.append(position)
+      f.seek(position)
+      (length,) = struct.unpack("<Q", f.read(8))
+      position += 8 + 4 + length + 4
+  return offsets, size
+
+
+def _copy_bench(paths, case_dir):
+  copy = os.path.join(case_dir, "bench")
+  shutil.copytree(paths["bench"], copy)
+  return copy
+
+
+def _cut_last_record(split):
+  def prepare(paths, case_dir):
+    bench = _copy_bench(paths, case_dir)
+    shard = os.path.join(bench, f"{split}-00000-of-00001.tfrecord")
+    offsets, _ = _record_offsets(shard)
+    assert len(offsets) >= 2
+    os.truncate(shard, offsets[-1])  # exactly at a record boundary: a valid, shorter file
+    return {"data": bench}
+  return prepare
+
+
+def _truncate_shard(split, size):
+  def prepare(paths, case_dir):
+    bench = _copy_bench(paths, case_dir)
+    os.truncate(os.path.join(bench, f"{split}-00000-of-00001.tfrecord"), size)
+    return {"data": bench}
+  return prepare
+
+
+def _copy_stage(name, damage):
+  def prepare(paths, case_dir):
+    copy = os.path.join(case_dir, name)
+    shutil.copytree(paths[name], copy)
+    damage(copy)
+    return {"stage": copy}
+  return prepare
+
+
+def _write(relative, text):
+  def damage(stage):
+    with open(os.path.join(stage, relative), "w") as f:
+      f.write(text)
+  return damage
+
+
+def _halve(relative):
+  def damage(stage):
+    path = os.path.join(stage, relative)
+    os.truncate(path, os.path.getsize(path) // 2)
+  return damage
+
+
+def _latest_checkpoint(stage):
+  folder = os.path.join(stage, "checkpoints")
+  names = sorted(os.listdir(folder), key=lambda n: int(n.split("-")[1].split(".")[0]))
+  return os.path.join("checkpoints", names[-1])
+
+
+def _halve_latest_checkpoint(stage):
+  _halve(_latest_checkpoint(stage))(stage)
+
+
+def _changed_pose_stage(paths, case_dir):
+  """A source stage whose pose AAE was rerun (its stage_info changed) after the source was built
+  on it: copies of both, the source's records pointed at the pose copy, then the pose copy
+  changed."""
+  pose, source = os.path.join(case_dir, "pose"), os.path.join(case_dir, "source")
+  shutil.copytree(paths["pose"], pose)
+  shutil.copytree(paths["source"], source)
+  info_path = os.path.join(source, "stage_info.json")
+  with open(info_path) as f:
+    info = json.load(f)
+  info["inputs"]["pose_aae"] = pose
+  if "lineage" in info:  # (absent before lineage was recorded)
+    info["lineage"]["pose_aae"]["model_dir"] = pose
+  with open(info_path, "w") as f:
+    json.dump(info, f)
+  pose_info_path = os.path.join(pose, "stage_info.json")
+  with open(pose_info_path) as f:
+    pose_info = json.load(f)
+  pose_info["results"]["rerun"] = True
+  with open(pose_info_path, "w") as f:
+    json.dump(pose_info, f)
+  return {"stage": source, "pose_copy": pose}
+
+
+def _file(paths, case_dir):
+  blocker = os.path.join(case_dir, "a_file")
+  with open(blocker, "w") as f:
+    f.write("not a folder\n")
+  return {"blocker": blocker}
+
+
+def _empty_dir(paths, case_dir):
+  folder = os.path.join(case_dir, "empty")
+  os.makedirs(folder)
+  return {"empty": folder}
+
+
+POSE = ("--stage=pose_aae", "--gin_bindings=pose_aae.data_dir = '{bench}'")
+SOURCE = ("--stage=source", "--gin_bindings=source.pose_aae_dir = '{pose}'")
+ADAPT = ("--stage=adapt", "--gin_bindings=adapt.source_dir = '{source}'")
+EVAL_OUT = ("--output={out}",)
+
+CASES = [
+    # Silent loss or silent nonsense (they used to exit 0).
+    Case("split_cut_at_record_boundary",
+         "a shard cut exactly at a record boundary (evaluate)",
+         (*EVALUATE, "--model_dir={source}", "--data_dir={data}", *EVAL_OUT),
+         "1 missing", _cut_last_record("target_test")),
+    Case("mocap_split_cut_at_record_boundary",
+         "a shard cut exactly at a record boundary (training)",
+         (*TRAIN, "--stage=pose_aae", "--gin_bindings=pose_aae.data_dir = '{data}'",
+          "--model_dir={out}"), "'mocap'", _cut_last_record("mocap")),
+    Case("steps_zero", "`pose_aae.steps = 0`",
+         (*TRAIN, *POSE, "--gin_bindings=pose_aae.steps = 0", "--model_dir={out}"),
+         "pose_aae.steps must be an integer >= 1"),
+    Case("steps_negative", "`pose_aae.steps = -4`",
+         (*TRAIN, *POSE, "--gin_bindings=pose_aae.steps = -4", "--model_dir={out}"),
+         "pose_aae.steps must be"),
+    Case("learning_rate_negative", "a negative learning rate",
+         (*TRAIN, *POSE, "--gin_bindings=pose_aae.learning_rate = -1e-3", "--model_dir={out}"),
+         "pose_aae.learning_rate must be"),
+    Case("motion_aae_of_another_pose_aae",
+         "`relation_nets` given a motion AAE trained on a different pose AAE",
+         (*TRAIN, "--stage=relation_nets", "--gin_bindings=relation_nets.pose_aae_dir = '{pose}'",
+          "--gin_bindings=relation_nets.motion_aae_dir = '{motion_other}'", "--model_dir={out}"),
+         "{motion_other} was built on another pose_aae stage"),
+    Case("num_shards_zero", "`make_benchmark` with `num_shards = 0` for a split",
+         ("tools/make_benchmark.py", "--gin_file=benchmark/tiny.gin",
+          "--gin_bindings=source_test/SplitSpec.num_shards = 0", "--output_dir={out}"),
+         "source_test/SplitSpec.num_shards"),
+    Case("clips_shorter_than_a_window", "`make_benchmark` with clips shorter than 60 frames",
+         ("tools/make_benchmark.py", "--gin_file=benchmark/tiny.gin",
+          "--gin_bindings=target_test/SplitSpec.sequence_frames = 40", "--output_dir={out}"),
+         "target_test/SplitSpec.sequence_frames must be an integer >= 60"),
+    Case("ablation_zero_seeds", "`tools/ablation.py --seeds=0`",
+         ("tools/ablation.py", "--data_dir={bench}", "--output={out}", "--seeds=0"),
+         "--seeds must be an integer >= 1"),
+    # Tracebacks where a named error is promised.
+    Case("empty_shard", "an empty (0-byte) shard",
+         (*EVALUATE, "--model_dir={source}", "--data_dir={data}", "--split=source_test",
+          *EVAL_OUT), "source_test-00000-of-00001.tfrecord", _truncate_shard("source_test", 0)),
+    Case("missing_required_binding", "a missing required gin binding (`pose_aae.data_dir`)",
+         (*TRAIN, "--stage=pose_aae", "--model_dir={out}"), "pose_aae.data_dir is required"),
+    Case("unknown_strategy", "an unknown distribution strategy",
+         (*TRAIN, *POSE, "--gin_bindings=make_strategy.name = 'tpu_pod'", "--model_dir={out}"),
+         "make_strategy.name"),
+    Case("unknown_schedule", "an unknown adaptation schedule",
+         (*TRAIN, *ADAPT, "--gin_bindings=adapt.schedule = 'zigzag'", "--model_dir={out}"),
+         "adapt.schedule"),
+    Case("unknown_loss_kind", "an unknown relation loss kind",
+         (*TRAIN, *ADAPT, "--gin_bindings=adapt.loss_kind = 'l7'", "--model_dir={out}"),
+         "adapt.loss_kind"),
+    Case("corrupt_stage_info", "a corrupt `stage_info.json`",
+         (*EVALUATE, "--model_dir={stage}", *EVAL_OUT), "stage_info.json",
+         _copy_stage("source", _write("stage_info.json", '{"stage": "sour'))),
+    Case("truncated_keras_file", "a truncated `.keras` model file",
+         (*EVALUATE, "--model_dir={stage}", *EVAL_OUT), "image_to_latent.keras",
+         _copy_stage("source", _halve(os.path.join("export", "image_to_latent.keras")))),
+    Case("truncated_checkpoint", "a truncated checkpoint file, then rerunning the stage",
+         (*TRAIN, *POSE, "--model_dir={stage}"), "cannot restore checkpoint",
+         _copy_stage("pose", _halve_latest_checkpoint), absent=()),
+    Case("rerun_with_other_latent_size", "rerunning into a model dir with a different latent size",
+         (*TRAIN, *POSE, "--gin_bindings=pose_aae.model_kwargs = " + TINY_LATENT % 4,
+          "--model_dir={stage}"), "cannot restore checkpoint",
+         _copy_stage("pose", lambda stage: None), absent=()),
+    Case("other_image_size", "a model evaluated on data of another image size",
+         (*EVALUATE, "--model_dir={source}", "--data_dir={bench40}", *EVAL_OUT),
+         "holds 40 px ones"),
+    Case("evaluate_mocap", "`evaluate --split=mocap`",
+         (*EVALUATE, "--model_dir={source}", "--split=mocap", *EVAL_OUT),
+         "--split=mocap has no images"),
+    Case("evaluate_unlabeled", "`evaluate --split=target_train` (unlabeled)",
+         (*EVALUATE, "--model_dir={source}", "--split=target_train", *EVAL_OUT),
+         "--split=target_train has no labels"),
+    Case("batch_size_zero", "`batch_size = 0`",
+         (*TRAIN, *SOURCE, "--gin_bindings=source.batch_size = 0", "--model_dir={out}"),
+         "source.batch_size must be an integer >= 1"),
+    Case("steps_per_loop_zero", "`steps_per_loop = 0`",
+         (*TRAIN, *SOURCE, "--gin_bindings=source.steps_per_loop = 0", "--model_dir={out}"),
+         "source.steps_per_loop must be an integer >= 1"),
+    Case("steps_per_loop_not_dividing", "`steps_per_loop` not dividing `steps`",
+         (*TRAIN, *SOURCE, "--gin_bindings=source.steps = 5", "--model_dir={out}"),
+         "source.steps (5) must be a multiple of source.steps_per_loop (2)"),
+    Case("unwritable_model_dir", "an unwritable `--model_dir`",
+         (*TRAIN, *POSE, "--model_dir={blocker}/run"), "--model_dir", _file,
+         absent=("{blocker}/run",)),
+    Case("unwritable_output_dir", "an unwritable `--output_dir` (make_benchmark)",
+         ("tools/make_benchmark.py", "--gin_file=benchmark/tiny.gin",
+          "--output_dir={blocker}/bench"), "--output_dir", _file, absent=("{blocker}/bench",)),
+    Case("unwritable_output", "an unwritable `--output` (evaluate; found before evaluating)",
+         (*EVALUATE, "--model_dir={source}", "--output={blocker}/results.json"), "--output",
+         _file, absent=("{blocker}/results.json",)),
+    Case("report_only_on_empty_dir", "`tools/ablation.py --report_only` on an empty dir",
+         ("tools/ablation.py", "--report_only", "--output={empty}"), "--report_only",
+         _empty_dir, absent=("{empty}/results.json",)),
+    Case("truncated_first_record", "a shard truncated inside its first record",
+         (*EVALUATE, "--model_dir={source}", "--data_dir={data}", *EVAL_OUT),
+         "holds 0 of the 2 records", _truncate_shard("target_test", 10)),
+    Case("pose_aae_changed_after_use",
+         "an earlier stage rerun after a later one was built on it (lineage)",
+         (*EVALUATE, "--model_dir={stage}", *EVAL_OUT), "changed after", _changed_pose_stage),
+]
+
+
+# --- fixtures: the benchmark, the stages, and all commands run once -----------------------------
+
+def _run_stage(stage, model_dir, bindings):
+  import gin
+  from sa3dhp_tf import config
+  import sa3dhp_tf.tasks as tasks
+  config.parse_gin(["tiny/stages.gin"], list(bindings), finalize=False)
+  try:
+    tasks.check_stage(stage)
+    return tasks.get_stage(stage)(model_dir)
+  finally:
+    gin.clear_config()
+
+
+def _build_bench(out, bindings=()):
+  import gin
+  from sa3dhp_tf import config
+  from sa3dhp_tf.data import benchmark
+  config.parse_gin(["benchmark/tiny.gin"], list(bindings), finalize=False)
+  try:
+    benchmark.build_benchmark(out, contact_sheet=False)
+  finally:
+    gin.clear_config()
+  return out
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+  root = tmp_path_factory.mktemp("bad_inputs")
+  p = {"bench": _build_bench(str(root / "bench"))}
+  # Only the split evaluate reads, at another image size.
+  p["bench40"] = _build_bench(str(root / "bench40"), [
+      "build_benchmark.image_size = 40",
+      "build_benchmark.splits = {'target_test': @target_test/SplitSpec()}"])
+  for name in ("pose", "pose_other", "motion_other", "source"):
+    p[name] = str(root / name)
+  _run_stage("pose_aae", p["pose"], [f"pose_aae.data_dir = '{p['bench']}'"])
+  _run_stage("pose_aae", p["pose_other"], [f"pose_aae.data_dir = '{p['bench']}'",
+                                           "pose_aae.seed = 1", "pose_aae.steps = 2"])
+  _run_stage("motion_aae", p["motion_other"], [f"motion_aae.pose_aae_dir = '{p['pose_other']}'",
+                                               "motion_aae.steps = 2"])
+  _run_stage("source", p["source"], [f"source.pose_aae_dir = '{p['pose']}'"])
+  return p
+
+
+def _fill(text, values):
+  return text.format(**values)
+
+
+def _run_case(case, paths, root):
+  case_dir = os.path.join(root, case.name)
+  os.makedirs(case_dir)
+  cwd = os.path.join(case_dir, "cwd")
+  os.makedirs(cwd)
+  values = dict(paths, out=os.path.join(case_dir, "out"))
+  if case.prepare:
+    values.update(case.prepare(paths, case_dir))
+  result = run_command([_fill(a, values) for a in case.args], cwd)
+  return result, values, cwd
+
+
+@pytest.fixture(scope="module")
+def outcomes(paths, tmp_path_factory):
+  root = str(tmp_path_factory.mktemp("cases"))
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    futures = {case.name: pool.submit(_run_case, case, paths, root) for case in CASES}
+    return {name: future.result() for name, future in futures.items()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_named_error(case, outcomes):
+  result, values, cwd = outcomes[case.name]
+  lines = own_stderr_lines(result.stderr)
+  assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
+  assert _fill(case.culprit, values) in lines[0], lines[0]
+  for path in case.absent:
+    assert not os.path.exists(_fill(path, values)), _fill(path, values)
+  assert os.listdir(cwd) == [], os.listdir(cwd)
+
+
+def test_skip_bad_records_warns_and_counts(paths, tmp_path):
+  """With `bad_records.skip = True` a short split trains, warns through Python logging (shown
+  under TF_CPP_MIN_LOG_LEVEL=2) and the stage's results.json holds the dropped count."""
+  data = _cut_last_record("mocap")(paths, str(tmp_path))["data"]
+  model_dir = str(tmp_path / "run")
+  result = run_command([*TRAIN, "--stage=pose_aae", f"--gin_bindings=pose_aae.data_dir = '{data}'",
+                        "--gin_bindings=bad_records.skip = True", "--gin_bindings=pose_aae.steps = 2",
+                        f"--model_dir={model_dir}"], str(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
+  warnings = [l for l in result.stderr.splitlines()
+              if l.startswith("W") and "'mocap'" in l]
+  assert len(warnings) == 1, result.stderr[-3000:]
+  assert "1 of 6 records are missing or unreadable" in warnings[0], warnings[0]
+  with open(os.path.join(model_dir, "results.json")) as f:
+    assert json.load(f)["dropped_records"] == {"mocap": 1}
+
+
+# --- the docs section generated from the table ---------------------------------------------------
+
+def markdown():
+  lines = ["# What bad input gets", "",
+           "Generated from `tests/test_bad_inputs.py` (`python tests/test_bad_inputs.py` rewrites "
+           "it). Each row is a real command run by the tests on the tiny benchmark: it exits with "
+           "status 2, prints one `error:` line containing the text shown, and writes nothing "
+           "where its output would go.", "",
+           "| bad input | the error line contains |", "|---|---|"]
+  for case in CASES:
+    culprit = case.culprit.replace("{", "<").replace("}", ">").replace("|", "\\|")
+    lines.append(f"| {case.what} | `{culprit}` |")
+  lines += ["", "With `--gin_bindings='bad_records.skip = True'` a short or damaged split is read "
+            "anyway: the stage logs one warning per split through Python logging (visible under "
+            "`TF_CPP_MIN_LOG_LEVEL=2`) and writes the dropped counts to `dropped_records` in its "
+            "`results.json`.", ""]
+  return "\n".join(lines)
+
+
+def test_docs_match_the_table():
+  with open(DOC_PATH) as f:
+    assert f.read() == markdown(), "docs/errors.md is stale: run python tests/test_bad_inputs.py"
+
+
+if __name__ == "__main__":
+  with open(DOC_PATH, "w") as f:
+    f.write(markdown())
+  print(f"wrote {DOC_PATH}", file=sys.stderr)
