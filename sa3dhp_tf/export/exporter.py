@@ -295,6 +295,26 @@ QUANTIZATIONS = {"none": lambda converter, calibration: None,
                  "int8": _converter_int8}
 
 
+def freeze_device_signature(saved_model_dir, output):
+  """A SavedModel holding only the device signature, its variables folded into constants.
+  Converted with resource variables, Keras 3's weights stay READ_VARIABLE ops the TFLite file
+  never initialises (NaN outputs, or a failed invoke under int8; measured here)."""
+  from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+  loaded = tf.saved_model.load(saved_model_dir)  # kept alive: the function reads its variables
+  function = loaded.signatures[pose_module.DEVICE_SIGNATURE]
+  frozen = convert_variables_to_constants_v2(function)
+  spec = tf.nest.flatten(function.structured_input_signature)[0]
+
+  @tf.function(input_signature=[spec])
+  def device(images):
+    return tf.nest.pack_sequence_as(function.structured_outputs,
+                                    tf.nest.flatten(frozen(images)))
+
+  tf.saved_model.save(tf.Module(), output,
+                      signatures={pose_module.DEVICE_SIGNATURE: device.get_concrete_function()})
+  return output
+
+
 def convert_saved_model(saved_model_dir, quantize="none", calibration=None):
   """TFLite flatbuffer bytes of the SavedModel's device signature."""
   if quantize not in QUANTIZATIONS:
@@ -337,7 +357,9 @@ def export_tflite(model_dir, output, quantize="none", motion_aae_dir=None, data_
     saved = os.path.join(tmp, "saved_model")
     signatures = build_saved_model(module, saved)
     validate_saved_model(saved, module, jpegs)
-    flatbuffer = convert_saved_model(saved, quantize, calibration)
+    device = os.path.join(tmp, "device_saved_model")
+    freeze_device_signature(saved, device)
+    flatbuffer = convert_saved_model(device, quantize, calibration)
   reference = keras_reference(module, jpegs)
   got = run_tflite(tflite_runner(flatbuffer), decode_uint8(jpegs, module.input_size))
   error = {k: relative_error(got[k], reference[k]) for k in reference}
