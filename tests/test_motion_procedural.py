@@ -65,7 +65,7 @@ def test_subjects_are_plausible_and_symmetric():
     for left, right in skeleton.SYMMETRIC_BONES:
       assert lengths[(skeleton.PARENTS[left], left)] == pytest.approx(
           lengths[(skeleton.PARENTS[right], right)], abs=1e-9)
-    for name, ratio in procedural._PROPORTIONS.items():
+    for name, ratio in procedural.body.PROPORTIONS.items():
       assert abs(getattr(s, name) / (s.height * ratio) - 1.0) <= 0.15 + 1e-9, name
     # Standing head joint height within a few % of the stature.
     offsets = s.rest_offsets()

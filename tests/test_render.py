@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sa3dhp_tf import skeleton
-from sa3dhp_tf.data.render import renderer
+from sa3dhp_tf.data import render as render_lib
 from sa3dhp_tf.data.render import styles
 from sa3dhp_tf.geometry import camera
 from sa3dhp_tf.geometry import image_transforms as imt
@@ -135,7 +135,7 @@ def test_source_and_target_differ_where_the_benchmark_needs_them_to():
 def test_deterministic_for_a_seed_and_different_across_seeds(name):
   style = styles.get_style(name)
   pose = _to_camera(_walk_pose(), -50.0, 15.0)
-  render = lambda seed: renderer.render_pose(pose, _intrinsics(), style,
+  render = lambda seed: render_lib.render_pose(pose, _intrinsics(), style,
                                              np.random.default_rng(seed), SIZE)
   first, again, other = render(7), render(7), render(8)
   assert first.dtype == np.uint8 and first.shape == SIZE + (3,)
@@ -147,37 +147,37 @@ def test_sequence_is_one_person_in_one_place():
   style = styles.get_style("source", noise_std=(4.0, 4.0), jpeg_prob=0.0, blur_sigma=(0.0, 0.0))
   poses = np.stack([_to_camera(_walk_pose(), -60.0), _to_camera(_walk_pose(), -60.0),
                     _to_camera(A_POSE, -60.0)])
-  frames = renderer.render_sequence(poses, _intrinsics(), style, np.random.default_rng(3), SIZE)
+  frames = render_lib.render_sequence(poses, _intrinsics(), style, np.random.default_rng(3), SIZE)
   assert frames.shape == (3,) + SIZE + (3,) and frames.dtype == np.uint8
   diff = np.abs(frames[0].astype(float) - frames[1].astype(float))
   # Same pose: only sensor noise differs (std 4 grey levels per frame -> |diff| ~ 4.5 on average).
   assert 1.0 < diff.mean() < 8.0
   # The split API gives the same frames as render_sequence for the same random stream.
   rng = np.random.default_rng(3)
-  appearance = renderer.sample_appearance(style, rng)
+  appearance = render_lib.sample_appearance(style, rng)
   # The background is the same place in every frame: off the body it agrees up to noise.
-  _, alpha0 = renderer.render_body(poses[0], _intrinsics(), appearance, SIZE)
-  _, alpha2 = renderer.render_body(poses[2], _intrinsics(), appearance, SIZE)
+  _, alpha0 = render_lib.render_body(poses[0], _intrinsics(), appearance, SIZE)
+  _, alpha2 = render_lib.render_body(poses[2], _intrinsics(), appearance, SIZE)
   background = (alpha0 == 0) & (alpha2 == 0)
   assert np.abs(frames[0].astype(float) - frames[2].astype(float))[background].mean() < 8.0
   assert np.abs(frames[0].astype(float) - frames[2].astype(float))[~background].mean() > 8.0
-  split = [renderer.render_frame(p, _intrinsics(), appearance, rng, SIZE, style) for p in poses]
+  split = [render_lib.render_frame(p, _intrinsics(), appearance, rng, SIZE, style) for p in poses]
   np.testing.assert_array_equal(np.stack(split), frames)
   # Different sequences look like different people.
-  other = renderer.render_sequence(poses, _intrinsics(), style, np.random.default_rng(4), SIZE)
+  other = render_lib.render_sequence(poses, _intrinsics(), style, np.random.default_rng(4), SIZE)
   assert np.abs(other[0].astype(float) - frames[0].astype(float)).mean() > 5.0
 
 
 def test_appearance_pickles_and_rejects_other_styles():
   style = styles.get_style("target")
-  appearance = renderer.sample_appearance(style, np.random.default_rng(0))
+  appearance = render_lib.sample_appearance(style, np.random.default_rng(0))
   pose = _to_camera(A_POSE, -60.0)
-  image = renderer.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(1), SIZE)
+  image = render_lib.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(1), SIZE)
   copy = pickle.loads(pickle.dumps(appearance))
   np.testing.assert_array_equal(
-      renderer.render_frame(pose, _intrinsics(), copy, np.random.default_rng(1), SIZE), image)
+      render_lib.render_frame(pose, _intrinsics(), copy, np.random.default_rng(1), SIZE), image)
   with pytest.raises(ValueError, match="sampled from style 'target'"):
-    renderer.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(1), SIZE,
+    render_lib.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(1), SIZE,
                           styles.get_style("source"))
 
 
@@ -186,9 +186,9 @@ def test_appearance_pickles_and_rejects_other_styles():
 
 
 def _render_with(appearance, pose, size=SIZE):
-  image = renderer.render_frame(pose, _intrinsics(size), appearance, np.random.default_rng(0),
+  image = render_lib.render_frame(pose, _intrinsics(size), appearance, np.random.default_rng(0),
                                 size)
-  _, alpha = renderer.render_body(pose, _intrinsics(size), appearance, size)
+  _, alpha = render_lib.render_body(pose, _intrinsics(size), appearance, size)
   return image.astype(np.float64), alpha
 
 
@@ -196,7 +196,7 @@ def _render_with(appearance, pose, size=SIZE):
 def test_flipped_image_is_the_image_of_the_flipped_pose(view):
   pose_world, azimuth, elevation, roll = _views()[view]
   pose = _to_camera(pose_world, azimuth, elevation, roll)
-  appearance = renderer.sample_appearance(_symmetric_style(), np.random.default_rng(view))
+  appearance = render_lib.sample_appearance(_symmetric_style(), np.random.default_rng(view))
   image, alpha = _render_with(appearance, pose)
   flipped, flipped_alpha = _render_with(appearance, pt.flip_pose(pose).numpy())
   mirrored = imt.flip_image(image).numpy()
@@ -215,7 +215,7 @@ def test_flipped_image_is_the_image_of_the_flipped_pose(view):
 def test_rotated_image_is_the_image_of_the_rotated_pose(view, theta):
   pose_world, azimuth, elevation, roll = _views()[view]
   pose = _to_camera(pose_world, azimuth, elevation, roll)
-  appearance = renderer.sample_appearance(_symmetric_style(), np.random.default_rng(view))
+  appearance = render_lib.sample_appearance(_symmetric_style(), np.random.default_rng(view))
   image, alpha = _render_with(appearance, pose)
   image = image.astype(np.float32)
   rotated, rotated_alpha = _render_with(appearance, pt.rotate_pose_inplane(pose, theta).numpy())
@@ -244,8 +244,8 @@ def test_foreground_covers_the_projected_joints(name):
   rng = np.random.default_rng(11)
   for pose_world, azimuth, elevation, roll in _views():
     pose = _to_camera(pose_world, azimuth, elevation, roll)
-    appearance = renderer.sample_appearance(style, rng)
-    _, alpha = renderer.render_body(pose, _intrinsics(), appearance, SIZE)
+    appearance = render_lib.sample_appearance(style, rng)
+    _, alpha = render_lib.render_body(pose, _intrinsics(), appearance, SIZE)
     uv = np.round(camera.project(pose, _intrinsics())).astype(int)
     inside = (uv >= 0).all(-1) & (uv[:, 0] < SIZE[1]) & (uv[:, 1] < SIZE[0])
     assert inside.all()
@@ -274,7 +274,7 @@ def test_nearer_limbs_occlude_farther_ones(in_front):
   pose_world[15] = [200, sign * 200, 1200]   # right elbow
   pose_world[16] = [-150, sign * 260, 1250]  # right wrist, across the body
   pose = _to_camera(pose_world, -90.0)       # seen from the front
-  appearance = renderer.sample_appearance(_two_colour_style(), np.random.default_rng(0))
+  appearance = render_lib.sample_appearance(_two_colour_style(), np.random.default_rng(0))
   size = (96, 96)
   image, _ = _render_with(appearance, pose, size)
   # Where the forearm crosses the chest (between the elbow and wrist, on the torso).
@@ -293,8 +293,8 @@ def test_facing_direction_is_visible_in_the_silhouette(azimuth, facing_sign):
   (and with it left/right) is recoverable from the silhouette alone, whatever the colours."""
   pose = _to_camera(A_POSE, azimuth)
   size = (96, 96)
-  appearance = renderer.sample_appearance(_symmetric_style(), np.random.default_rng(0))
-  _, alpha = renderer.render_body(pose, _intrinsics(size), appearance, size)
+  appearance = render_lib.sample_appearance(_symmetric_style(), np.random.default_rng(0))
+  _, alpha = render_lib.render_body(pose, _intrinsics(size), appearance, size)
   uv = camera.project(pose, _intrinsics(size))
   ankle_v = int(round(uv[skeleton.JOINT_INDEX["r_ankle"], 1]))
   feet = alpha[ankle_v - 1:, :] > 0.5
@@ -305,7 +305,7 @@ def test_facing_direction_is_visible_in_the_silhouette(azimuth, facing_sign):
   assert ahead.max() > 2.0 * max(-ahead.min(), 0.5), (ahead.min(), ahead.max())
   # The nose sticks out of the head's silhouette on the facing side.
   flat = dataclasses.replace(appearance, nose_protrusion=0.0, nose_radius=0.0)
-  _, alpha_flat = renderer.render_body(pose, _intrinsics(size), flat, size)
+  _, alpha_flat = render_lib.render_body(pose, _intrinsics(size), flat, size)
   ys, xs = np.nonzero(alpha - alpha_flat > 0.3)
   head_u, head_v = uv[skeleton.JOINT_INDEX["head"]]
   assert len(xs) >= 2
@@ -316,13 +316,13 @@ def test_framing_follows_the_camera_fill():
   """A standing person seen at eye level covers `fill` of the crop height (reference 1.7 m;
   this pose is about 1.61 m from the soles to the top of the head)."""
   style = _symmetric_style()
-  appearance = renderer.sample_appearance(style, np.random.default_rng(0))
+  appearance = render_lib.sample_appearance(style, np.random.default_rng(0))
   for fill, distance in ((0.8, 4000.0), (0.7, 2500.0), (0.85, 6000.0)):
     pose = _to_camera(A_POSE, -70.0, distance=distance)
     size = (64, 64)
     focal = style.camera.focal_px(fill, distance, size[0])
     intrinsics = camera.Intrinsics.centred(focal, size[1], size[0])
-    _, alpha = renderer.render_body(pose, intrinsics, appearance, size)
+    _, alpha = render_lib.render_body(pose, intrinsics, appearance, size)
     rows = np.nonzero((alpha > 0.5).any(axis=1))[0]
     height = rows.max() - rows.min() + 1
     assert abs(height / size[0] - fill * 1610 / 1700) < 0.06, (fill, height)
@@ -335,7 +335,7 @@ def test_framing_follows_the_camera_fill():
       pose, _ = camera.to_root_camera(
           camera.world_to_camera(A_POSE, rotation, A_POSE[0], distance))
       intrinsics = style.sample_intrinsics(rng, distance, SIZE)
-      _, alpha = renderer.render_body(pose, intrinsics, renderer.sample_appearance(style, rng),
+      _, alpha = render_lib.render_body(pose, intrinsics, render_lib.sample_appearance(style, rng),
                                       SIZE)
       rows = np.nonzero((alpha > 0.5).any(axis=1))[0]
       assert rows.min() > 0 and rows.max() < SIZE[0] - 1
@@ -346,10 +346,10 @@ def test_framing_follows_the_camera_fill():
 def test_dtype_shape_and_centring_for_any_size(size):
   style = styles.get_style("target")
   pose = _to_camera(A_POSE, -60.0)
-  image = renderer.render_pose(pose, _intrinsics(size), style, np.random.default_rng(0), size)
+  image = render_lib.render_pose(pose, _intrinsics(size), style, np.random.default_rng(0), size)
   assert image.dtype == np.uint8 and image.shape == size + (3,)
-  _, alpha = renderer.render_body(pose, _intrinsics(size),
-                                  renderer.sample_appearance(style, np.random.default_rng(0)),
+  _, alpha = render_lib.render_body(pose, _intrinsics(size),
+                                  render_lib.sample_appearance(style, np.random.default_rng(0)),
                                   size)
   assert alpha.shape == size and alpha.dtype == np.float32
   # The pelvis is on the optical axis: the body is centred horizontally in the crop.
@@ -368,7 +368,7 @@ def test_degradations_take_effect():
                                                                    (0.6, 0.6)))
   def render(**overrides):
     style = _symmetric_style(**{**base, **overrides})
-    return renderer.render_pose(pose, _intrinsics(), style, np.random.default_rng(2),
+    return render_lib.render_pose(pose, _intrinsics(), style, np.random.default_rng(2),
                                 SIZE).astype(np.float64)
   def sharpness(image):
     return np.abs(np.diff(image, axis=1)).mean() + np.abs(np.diff(image, axis=0)).mean()
@@ -380,12 +380,12 @@ def test_degradations_take_effect():
   assert 0.5 < np.abs(jpeg - crisp).mean() < 8.0
   # The JPEG step can be left to the writer.
   style = _symmetric_style(**base, jpeg_prob=1.0, jpeg_quality=(20.0, 20.0))
-  appearance = renderer.sample_appearance(style, np.random.default_rng(2))
+  appearance = render_lib.sample_appearance(style, np.random.default_rng(2))
   assert appearance.jpeg_quality == 20
-  raw = renderer.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(2), SIZE,
+  raw = render_lib.render_frame(pose, _intrinsics(), appearance, np.random.default_rng(2), SIZE,
                               apply_jpeg=False)
   np.testing.assert_array_equal(raw, crisp.astype(np.uint8))
-  np.testing.assert_array_equal(renderer.jpeg_roundtrip(raw, 20), jpeg.astype(np.uint8))
+  np.testing.assert_array_equal(render_lib.jpeg_roundtrip(raw, 20), jpeg.astype(np.uint8))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ def test_bad_input_raises_naming_the_problem():
   style = styles.get_style("source")
   rng = np.random.default_rng(0)
   pose = _to_camera(A_POSE, -60.0)
-  render = lambda p, **kw: renderer.render_pose(p, kw.get("intrinsics", _intrinsics()), style,
+  render = lambda p, **kw: render_lib.render_pose(p, kw.get("intrinsics", _intrinsics()), style,
                                                 rng, kw.get("size", SIZE))
   bad = pose.copy()
   bad[13, 1] = np.nan
@@ -413,4 +413,4 @@ def test_bad_input_raises_naming_the_problem():
   with pytest.raises(ValueError, match="focal"):
     render(pose, intrinsics=camera.Intrinsics(0.0, 0.0, 31.5, 31.5))
   with pytest.raises(ValueError, match=r"frame 1: .*non-finite"):
-    renderer.render_sequence(np.stack([pose, bad]), _intrinsics(), style, rng, SIZE)
+    render_lib.render_sequence(np.stack([pose, bad]), _intrinsics(), style, rng, SIZE)

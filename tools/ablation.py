@@ -10,6 +10,8 @@ from their checkpoints). Pre-learning (pose AAE, motion AAE, relation networks, 
 relation networks) is shared by all rows; G^s and the oracles (from scratch on labeled target
 frames; G^s fine-tuned on them, --finetune_steps) are trained per seed unless
 --shared_source. Writes OUT/results.json, OUT/adaptation_curves.png and the markdown table.
+Progress: one line per stage, numbered "[k/n]", with a step bar and the time left in the stage
+(`sa3dhp_tf.progress`); each stage's command line and output go to OUT/logs/<run>.log.
 """
 
 import json
@@ -22,6 +24,8 @@ import time
 from absl import app
 from absl import flags
 import numpy as np
+
+from sa3dhp_tf import progress
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("data_dir", None, "Benchmark directory.")
@@ -36,6 +40,7 @@ flags.DEFINE_integer("finetune_steps", 2000, "Training steps of the oracle_finet
                      "trained further on labeled target frames).")
 flags.DEFINE_bool("shared_source", False, "Train G^s and the oracle once (seed 0) only.")
 flags.DEFINE_string("results_md", None, "Where to write the markdown table.")
+flags.DEFINE_bool("print_rows", True, "Print every row's target MPJPE at the end.")
 flags.DEFINE_bool("report_only", False, "Rewrite the table and plot from OUT's finished runs "
                   "without running anything.")
 
@@ -62,25 +67,46 @@ ROWS = {
 }
 
 
-def _stage(stage, model_dir, bindings, log_dir):
+STAGE_TITLES = {"pose_aae": "pose AAE E_p/D_p on mocap", "motion_aae": "motion AAE E_m on mocap",
+                "relation_nets": "relation networks T^z/T^v",
+                "relation_nets_placebo": "placebo relation networks",
+                "source": "G^s on labeled source frames", "oracle": ROWS["oracle"][0],
+                "oracle_finetune": ROWS["oracle_finetune"][0]}
+_progress = None  # the JobProgress of this run, made by main() once the plan is known
+
+
+def count_stages(rows, seeds, shared_source):
+  """How many training stages a run of `rows` over `seeds` consists of (finished or not)."""
+  prelearn = 3 + ("placebo" in rows)
+  sources = (1 if shared_source else len(seeds)) * (1 + sum(r in rows for r in ORACLES))
+  adaptation = len(seeds) * sum(r not in ("source_only",) + ORACLES for r in rows)
+  return prelearn + sources + adaptation
+
+
+def _stage(stage, model_dir, bindings, log_dir, title=None):
   """Runs one stage as a subprocess unless it already finished; returns its results dict."""
+  global _progress
+  if _progress is None:  # called outside main(): number the stages as they come
+    _progress = progress.JobProgress(total="?", tag="[ablation] ")
+  title = title or STAGE_TITLES.get(os.path.basename(model_dir.rstrip("/")), stage)
   results_path = os.path.join(model_dir, "results.json")
   if os.path.exists(os.path.join(model_dir, "stage_info.json")) and os.path.exists(results_path):
+    _progress.skip(title)
     return json.load(open(results_path))
   cmd = [sys.executable, "-m", "sa3dhp_tf.train", f"--stage={stage}",
          *[f"--gin_file={f}" for f in FLAGS.gin_file],
          *[f"--gin_bindings={b}" for b in list(bindings) + FLAGS.gin_bindings],
          f"--model_dir={model_dir}"]
   os.makedirs(log_dir, exist_ok=True)
-  log_path = os.path.join(log_dir, os.path.basename(model_dir.rstrip("/")) + ".log")
-  start = time.time()
-  print(f"[ablation] {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
-  with open(log_path, "a") as log:
-    done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-  if done.returncode != 0:
-    raise RuntimeError(f"stage {stage} failed (exit {done.returncode}); see {log_path}")
-  print(f"[ablation]   done in {time.time() - start:.0f} s", flush=True)
+  _progress.announce_logs(log_dir)
+  name = os.path.basename(model_dir.rstrip("/"))
+  if os.path.basename(os.path.dirname(model_dir.rstrip("/"))).startswith("seed"):
+    name = os.path.basename(os.path.dirname(model_dir.rstrip("/"))) + "_" + name
+  log_path = os.path.join(log_dir, name + ".log")
+  returncode = _progress.run_stage(title, cmd, log_path, log_path[:-len(".log")] + ".progress",
+                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  if returncode != 0:
+    raise RuntimeError(f"stage {stage} failed (exit {returncode}); see {log_path}")
   return json.load(open(results_path))
 
 
@@ -106,16 +132,16 @@ def prelearn(out, data_dir, rows):
 def run_row(row, seed, out, dirs, sources):
   label, energies, nets = ROWS[row]
   logs = os.path.join(out, "logs")
-  if row == "source_only":
-    return _stage("source", sources[seed]["source"], [], logs)
-  if row in ORACLES:
-    return _stage("source", sources[seed][row], [], logs)
+  if row == "source_only" or row in ORACLES:  # trained by train_sources
+    role = "source" if row == "source_only" else row
+    return json.load(open(os.path.join(sources[seed][role], "results.json")))
   bindings = [f"adapt.source_dir='{sources[seed]['source']}'", f"adapt.energies={energies}",
               f"adapt.seed={seed}"]
   if nets or any(e in ("hcr",) for e in energies):
     key = "relation_nets_placebo" if nets == "placebo" else "relation_nets"
     bindings.append(f"adapt.relation_nets_dir='{dirs[key]}'")
-  return _stage("adapt", os.path.join(out, f"seed{seed}", row), bindings, logs)
+  return _stage("adapt", os.path.join(out, f"seed{seed}", row), bindings, logs,
+                title=f"adapt: {label}, seed {seed}")
 
 
 def train_sources(out, dirs, seeds, rows):
@@ -351,6 +377,9 @@ def main(argv):
     report(out)
     return
   seeds = list(range(FLAGS.seeds))
+  global _progress
+  _progress = progress.JobProgress(count_stages(rows, seeds, FLAGS.shared_source),
+                                   tag="[ablation] ")
   dirs = prelearn(out, os.path.abspath(FLAGS.data_dir), rows)
   sources = train_sources(out, dirs, seeds, rows)
   per_run, curves, residuals = {}, {}, None
@@ -374,7 +403,7 @@ def main(argv):
   table = aggregate(per_run)
   plot_curves(out, curves, _floor_mean(table),
               table.get("source_only", {}).get("target_mpjpe", {}).get("mean"))
-  for row, entry in table.items():
+  for row, entry in table.items() if FLAGS.print_rows else ():
     print(f"{entry['label']:45s} {_fmt(entry.get('target_mpjpe'))}")
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data.motion import procedural
-from sa3dhp_tf.data.render import renderer as render_lib
+from sa3dhp_tf.data import render as render_lib
 from sa3dhp_tf.data.render import styles as style_lib
 from sa3dhp_tf.geometry import camera
 from sa3dhp_tf.geometry import windows
@@ -64,7 +64,7 @@ def default_splits(scale=1.0):
   return {
       "mocap": SplitSpec(n(400), 24, sequence_frames=300, num_shards=2),
       # 640 sequences of 64 subjects: with 160 of 16, G^s overfit (a CNN regressing joints
-      # directly: 76 mm train vs 172 mm source_test; 113 vs 133 mm with 640; docs/benchmark.md).
+      # directly; far less with 640; figures: docs/benchmark.md, Calibration).
       "source": SplitSpec(n(640), 64, style="source", frame_stride=4, num_shards=8),
       "source_test": SplitSpec(n(24), 4, style="source", window_hop=60,
                                max_windows_per_sequence=2, num_shards=1),

@@ -24,7 +24,7 @@ optimiser:
 Schedules (`compile(schedule=...)`): 'round_robin' (the paper's: one energy per iteration, in
 the order of `energies`), 'joint' (every energy's optimiser applied in every step) or an explicit
 cycle of energy names. Round robin is done in Python, with one compiled step function per energy
-(no `tf.cond` between optimisers: that is ~30x slower under XLA here and breaks
+(no `tf.cond` between optimisers: DESIGN.md measured it far slower under XLA here; it breaks
 `MirroredStrategy`); the position in the cycle is the non-trainable variable
 `schedule_position`, saved with the weights, so a resumed run continues the cycle.
 

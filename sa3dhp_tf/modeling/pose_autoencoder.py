@@ -80,13 +80,9 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       the auto-encoder loss (0 disables one; its discriminator still trains).
     discriminator_r1_weight: gamma of an R1 gradient penalty on both discriminators' real
       inputs (0 = off).
-      Measured (tests' procedural mocap, 4000 poses, 512-unit MLPs, 940 steps, r = 1; held-out
-      MPJPE / per-dim std of E_p codes, uniform prior = 0.577):
-        weights 0.01, R1 0: 74 mm / 0.24 (prior barely matched);
-        weights 0.1 or 1.0, R1 0: COLLAPSE, 246 mm / 0.00 (the latent discriminator wins and
-          drives E_p into tanh saturation: every code on a box corner, no gradient back);
-        weights 0.1, R1 1 (default): 76-80 mm / 0.46-0.56 over 2 seeds and both decoders;
-        weights 0.1, R1 10: 45 mm / 0.29.
+      Without R1, weights of 0.1 or more collapsed E_p (the latent discriminator wins and drives
+      the codes into tanh saturation); the measured sweep behind the defaults is in
+      docs/prelearning.md, Stage 1.
       Watch the `latent_saturation` metric (fraction of |z| > 0.99 r).
     check_numerics: raise (graph mode) when a loss is NaN/Inf.
   """

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import progress
+
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 
@@ -146,6 +148,8 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
   loop_callback = _LoopCallback(checkpoints, steps_per_loop,
                                 os.path.join(model_dir, "history.jsonl"))
   board = keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR), update_freq="epoch")
+  step_file = progress.callback_from_env(model_dir, start, total_steps, steps_per_loop)
+  callbacks = [*callbacks, *([step_file] if step_file else [])]  # a driver's progress bar
   model.fit(dataset, epochs=total_steps // steps_per_loop, initial_epoch=start // steps_per_loop,
             # Caller callbacks run first: a kill between them and the checkpoint only repeats the
             # loop, never leaves a checkpoint whose loop they did not see.
