@@ -16,6 +16,7 @@ import gin
 
 from sa3dhp_tf import config
 from sa3dhp_tf import errors
+from sa3dhp_tf import stage_store
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s).")
@@ -25,7 +26,7 @@ flags.DEFINE_string("split", "target_test", "Labeled split to evaluate on.")
 flags.DEFINE_string("data_dir", None, "Benchmark dir (default: the one the model trained on).")
 flags.DEFINE_string("output", None, "Where to write the results JSON.")
 
-EVALUABLE_STAGES = ("source", "adapt")
+EVALUABLE_STAGES = stage_store.POSE_STAGES
 LABELED_IMAGE_SPLITS = ("target_test", "source_test", "target_labeled", "source")
 
 
@@ -34,28 +35,21 @@ def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256
   """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model."""
   from sa3dhp_tf.data import records
   from sa3dhp_tf.evaluation import pose_evaluation
-  from sa3dhp_tf.tasks import stage_io
   if split not in LABELED_IMAGE_SPLITS:
     why = ("has no labels" if split == "target_train" else
            "has no images" if split == "mocap" else "is not a benchmark split")
     raise errors.UserError(f"--split={split} {why}; evaluate needs a labeled image split: "
                            f"{', '.join(LABELED_IMAGE_SPLITS)}")
-  info = stage_io.read_stage_info(model_dir)
-  if info["stage"] not in EVALUABLE_STAGES:
-    raise stage_io.StageError(f"{model_dir} holds a {info['stage']!r} stage; evaluate needs one "
-                              f"of {EVALUABLE_STAGES}")
-  models, _ = stage_io.load_stage(model_dir, info["stage"], ["image_to_latent"])
-  pose_models, _ = stage_io.load_stage(info["inputs"]["pose_aae"], "pose_aae",
-                                       ["pose_autoencoder"])
+  estimator = stage_store.load_pose_estimator(model_dir)
+  info = estimator.info
   data_dir = data_dir or info["settings"]["data_dir"]
-  network = models["image_to_latent"]
+  network = estimator.image_to_latent
   image_size = records.manifest_image_size(data_dir)
   if image_size is not None and network.input_size not in (image_size, [image_size] * 2):
     raise errors.UserError(f"{model_dir} takes {network.input_size} px images but {data_dir} "
                            f"holds {image_size} px ones (manifest.json image_size)")
-  results = pose_evaluation.evaluate_split(models["image_to_latent"],
-                                           pose_models["pose_autoencoder"].decoder, data_dir,
-                                           split, batch_size=batch_size)
+  results = pose_evaluation.evaluate_split(network, estimator.pose_autoencoder.decoder,
+                                           data_dir, split, batch_size=batch_size)
   results["model_dir"] = model_dir
   results["stage"] = info["stage"]
   results["data_dir"] = data_dir

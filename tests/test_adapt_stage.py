@@ -161,7 +161,7 @@ def test_default_energies_write_every_output(adapted):
   assert info["stage"] == "adapt" and info["models"] == ["image_to_latent"]
   assert info["settings"]["energies"] == ["lcr", "hcr", *DEFAULT_KEYS]
   assert info["settings"]["trainable_stages"] == ["res3"]
-  assert os.path.isfile(os.path.join(model_dir, "export", "image_to_latent.keras"))
+  assert os.path.isfile(os.path.join(model_dir, "models", "image_to_latent.keras"))
 
   results = json.load(open(os.path.join(model_dir, "results.json")))
   assert results["energies"] == ["lcr", "hcr", *DEFAULT_KEYS]
@@ -468,7 +468,7 @@ def _latent_distances(chain, theta=relations.DEFAULT_THETA):
   the test's own mocap sample (not through sa3dhp_tf.evaluation.nonlocality)."""
   from sa3dhp_tf.data import pipelines
   from sa3dhp_tf.data import records
-  from sa3dhp_tf.tasks.motion_aae import encode_pose_windows
+  from sa3dhp_tf.modeling.latent_pairs import encode_pose_windows
   pose_ae = stage_io.load_stage(chain["pose"], "pose_aae")[0]["pose_autoencoder"]
   motion_ae = stage_io.load_stage(chain["motion"], "motion_aae")[0]["motion_autoencoder"]
   paths = records.shard_paths(chain["bench"], "mocap")

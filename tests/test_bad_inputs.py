@@ -211,7 +211,7 @@ CASES = [
          _copy_stage("source", _write("stage_info.json", '{"stage": "sour'))),
     Case("truncated_keras_file", "a truncated `.keras` model file",
          (*EVALUATE, "--model_dir={stage}", *EVAL_OUT), "image_to_latent.keras",
-         _copy_stage("source", _halve(os.path.join("export", "image_to_latent.keras")))),
+         _copy_stage("source", _halve(os.path.join("models", "image_to_latent.keras")))),
     Case("truncated_checkpoint", "a truncated checkpoint file, then rerunning the stage",
          (*TRAIN, *POSE, "--model_dir={stage}"), "cannot restore checkpoint",
          _copy_stage("pose", _halve_latest_checkpoint), absent=()),

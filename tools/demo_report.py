@@ -133,8 +133,8 @@ def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=Non
   shutil.copyfile(os.path.join(runs, "adaptation_curves.png"), curve)
   locations = [("full table", results_md or os.path.join(runs, "results.json")),
                ("skeletons (3D)", skeletons), ("adaptation curve", curve),
-               ("source-only model", os.path.join(source_dir, "export")),
-               ("adapted model", os.path.join(adapted_dir, "export")),
+               ("source-only model", os.path.join(source_dir, "models")),
+               ("adapted model", os.path.join(adapted_dir, "models")),
                ("per-stage logs", os.path.join(runs, "logs"))]
   lines = short_answer(table, adapted_row, floor, paired, locations)
   summary = {"source_only_mpjpe": table["source_only"]["target_mpjpe"]["mean"],

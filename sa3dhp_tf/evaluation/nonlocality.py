@@ -7,7 +7,7 @@ applied per frame). The larger d, the more diverse the samples the relation coup
 keeps the most non-local ones (1 pose + 2 motion relations, Fig. 4), which
 `select_most_nonlocal` / `auto_relations` do automatically.
 
-The latent pairs come from `relation_nets.LatentPairs`, i.e. exactly the pairs the relation
+The latent pairs come from `modeling.latent_pairs.LatentPairs`, i.e. exactly the pairs the relation
 networks are trained on. Selection reads only the unlabeled mocap split (never target labels):
 
   keys = nonlocality.auto_relations(pose_aae_dir, motion_aae_dir)   # e.g. ['z3', 'v2', 'v3']
@@ -19,11 +19,11 @@ import tensorflow as tf
 from sa3dhp_tf import errors
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
+from sa3dhp_tf import stage_store
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
-from sa3dhp_tf.tasks import motion_aae
-from sa3dhp_tf.tasks import relation_nets
+from sa3dhp_tf.modeling import latent_pairs
 
 MOCAP_SPLIT = "mocap"
 DEFAULT_NUM_POSES = 2048
@@ -79,7 +79,7 @@ def relation_codes(pose_ae, motion_ae, pose_samples, window_samples, relation_ke
                        f"auto-encoder latent_dim {pose_ae.latent_dim}")
   codes = {}
   for relation in chosen:
-    pairs = relation_nets.LatentPairs(relation, pose_ae, motion_ae, float(theta))
+    pairs = latent_pairs.LatentPairs(relation, pose_ae, motion_ae, float(theta))
     samples = pose_samples if relation.space == relations.POSE else window_samples
     anchors, counterparts = [], []
     for start in range(0, len(samples), batch_size):
@@ -203,9 +203,9 @@ def motion_embedding_pca(codes, relation_keys=None, num_components=2):
 
 def load_autoencoders(pose_aae_dir, motion_aae_dir):
   """Frozen (pose_ae, motion_ae, pose stage info) of two finished stages; raises
-  `stage_io.StageError` naming the dir when one is missing or incompatible."""
-  pose_ae, pose_info = motion_aae.load_pose_autoencoder(pose_aae_dir)
-  motion_ae, _ = relation_nets.load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+  `stage_store.StageError` naming the dir when one is missing or incompatible."""
+  pose_ae, pose_info = stage_store.load_pose_autoencoder(pose_aae_dir)
+  motion_ae, _ = stage_store.load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
   return pose_ae, motion_ae, pose_info
 
 

@@ -21,13 +21,14 @@ from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.modeling import relation_network
+from sa3dhp_tf.modeling.latent_pairs import LatentPairs
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 from sa3dhp_tf.tasks import heldout
+from sa3dhp_tf.stage_store import load_motion_autoencoder
+from sa3dhp_tf.stage_store import load_pose_autoencoder
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.dry_run import check_relation_keys
-from sa3dhp_tf.tasks.motion_aae import encode_pose_windows
-from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "relation_nets"
@@ -36,32 +37,6 @@ RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
          "motion_batch_size": settings.BATCH_SIZE, "learning_rate": settings.LEARNING_RATE,
          "theta": settings.number(), "hidden_units": settings.sequence_of(settings.integer(1), 0),
          "loss": settings.one_of(*relation_network.RELATION_LOSSES)}
-
-
-def load_motion_autoencoder(motion_aae_dir, latent_dim):
-  models, info = stage_io.load_stage(motion_aae_dir, "motion_aae", ["motion_autoencoder"],
-                                     expect={"latent_dim": latent_dim})
-  return stage_io.freeze(models["motion_autoencoder"]), info
-
-
-class LatentPairs:
-  """Maps pose samples of one relation to (anchor code, counterpart code) pairs."""
-
-  def __init__(self, relation, pose_ae, motion_ae, theta, pose_side=None):
-    self.relation = relation
-    self.pose_side = pose_side or relation
-    self.pose_ae = pose_ae
-    self.motion_ae = motion_ae
-    self.theta = theta
-
-  def __call__(self, samples):
-    anchor, counterpart = self.pose_side.pose_pair(samples, self.theta)
-    if self.relation.space == relations.POSE:
-      return (self.pose_ae.encoder(anchor, training=False),
-              self.pose_ae.encoder(counterpart, training=False))
-    encode = lambda w: self.motion_ae.encoder(encode_pose_windows(self.pose_ae.encoder, w),
-                                              training=False)
-    return encode(anchor), encode(counterpart)
 
 
 def _check():

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import json_files
+from sa3dhp_tf.config import bound_value
 from sa3dhp_tf import reproducibility
 from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
@@ -15,10 +16,9 @@ from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
 from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
 from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
+from sa3dhp_tf.stage_store import load_pose_autoencoder
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
-from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
-from sa3dhp_tf.config import bound_value
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "source"
