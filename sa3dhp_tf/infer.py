@@ -26,7 +26,8 @@ flags.DEFINE_float("smoothing_sigma", 1.5, "Gaussian smoothing width, in frames.
 flags.DEFINE_float("crop_scale", 1.1, "Side of the square crop / longer side of the box.")
 flags.DEFINE_integer("batch_size", 16, "Crops per model call (SavedModel).")
 flags.DEFINE_integer("detect_width", 640, "Frames are downscaled to this width for detection.")
-flags.DEFINE_float("min_score", 0.0, "HOG detections scoring below this are dropped.")
+flags.DEFINE_float("hog_threshold", -0.3, "HOG detector's SVM margin threshold (lower: more "
+                   "detections, more false ones).")
 flags.DEFINE_integer("max_frames", 0, "Only the first N frames (0: all).")
 flags.DEFINE_integer("panel_frame", -1, "Frame shown in panel.png (-1: the frame with a pose "
                      "nearest the middle).")
@@ -43,7 +44,7 @@ def main(argv):
   options = pipeline.InferenceOptions(
       crop_scale=FLAGS.crop_scale, smoothing=FLAGS.smoothing,
       smoothing_sigma=FLAGS.smoothing_sigma, batch_size=FLAGS.batch_size,
-      detect_width=FLAGS.detect_width, min_score=FLAGS.min_score,
+      detect_width=FLAGS.detect_width, hog_threshold=FLAGS.hog_threshold,
       render_height=FLAGS.render_height, panel_frame=FLAGS.panel_frame,
       max_frames=FLAGS.max_frames, num_threads=FLAGS.num_threads,
       write_video=FLAGS.write_video, progress=FLAGS.progress)

@@ -49,7 +49,7 @@ class InferenceOptions:
   smoothing_sigma: float = 1.5   # frames
   batch_size: int = 16
   detect_width: int = 640        # frames are downscaled to this width for HOG
-  min_score: float = 0.0         # HOG detections scoring below are dropped
+  hog_threshold: float = -0.3    # HOG's SVM margin threshold (detection.py)
   render_height: int = 480       # MP4 frame height (the 3D view is as wide)
   panel_height: int = 720
   panel_frame: int = -1          # -1: the frame with a pose nearest the middle of the video
@@ -107,7 +107,7 @@ def _frame_tracker(info, boxes, options):
       return tracking.TrackStep(tracking.TRACKED, box.box, box.score, 1)
     return from_file, "box_file"
   detector = detection.HogPersonDetector(max_width=options.detect_width,
-                                         min_score=options.min_score)
+                                         hit_threshold=options.hog_threshold)
   tracker = tracking.SingleBoxTracker()
   return (lambda frame: tracker.update(detector(frame))), "opencv_hog"
 

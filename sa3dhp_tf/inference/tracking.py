@@ -1,10 +1,11 @@
 """Following one person across frames.
 
 The track starts on the strongest detection, then takes in each frame the detection that
-overlaps its last box most (IoU at least `min_iou`, or centre within `max_centre_shift` box
-heights for fast motion). A frame where no detection matches keeps no box: the tracker never
-invents one. After `max_lost` such frames in a row the track is dropped and restarts on the next
-strongest detection (the person left, or the track was wrong).
+overlaps its last box most (IoU at least `min_iou`, or a box of similar height whose centre is
+within `max_centre_shift` box heights, a radius that grows with every frame the person is
+missing). A frame where no detection matches keeps no box: the tracker never invents one. After
+`max_lost` such frames in a row the track is dropped and restarts on the next strongest
+detection (the person left, or the track was wrong).
 
 The tracked box is smoothed with an exponential moving average (`box_smoothing` = the weight of
 the new detection; 1.0 = raw) so the crops do not jitter with the detector.
@@ -34,7 +35,7 @@ class TrackStep:
 
 class SingleBoxTracker:
 
-  def __init__(self, min_iou: float = 0.2, max_centre_shift: float = 0.5, max_lost: int = 10,
+  def __init__(self, min_iou: float = 0.2, max_centre_shift: float = 0.5, max_lost: int = 30,
                box_smoothing: float = 0.6):
     if not 0.0 < box_smoothing <= 1.0:
       raise errors.UserError(f"box smoothing must be in (0, 1], got {box_smoothing}")
@@ -54,8 +55,9 @@ class SingleBoxTracker:
     shift = np.hypot((det.box[0] + det.box[2] - self._box[0] - self._box[2]) / 2,
                      (det.box[1] + det.box[3] - self._box[1] - self._box[3]) / 2)
     size_ratio = det.height / height
-    if shift <= self._max_shift * height and 0.67 <= size_ratio <= 1.5:
-      return 1.0 - shift / (self._max_shift * height + 1e-9) * 0.999
+    radius = self._max_shift * height * (1.0 + self._lost / 5.0)
+    if shift <= radius and 0.67 <= size_ratio <= 1.5:
+      return 1.0 - shift / radius * 0.999
     return 0.0
 
   def update(self, detections: Sequence[detection_lib.Detection]) -> TrackStep:
