@@ -21,7 +21,7 @@ VIEW_BACKGROUND = (28, 28, 34)
 GRID_COLOUR = (70, 70, 80)
 # HOG's 64x128 window holds a ~96 px tall person: the body spans about 3/4 of its box.
 BODY_FILL = 0.75
-VIEW_SPAN_MM = 2200.0
+VIEW_SPAN_MM = 2200.0   # the empty view's scale
 
 
 def _bone_colour(child):
@@ -86,29 +86,46 @@ def _view_rotation(azimuth_deg, elevation_deg):
   return tilt @ turn
 
 
-def skeleton_view(pose, size, azimuth=-40.0, elevation=-15.0, span_mm=VIEW_SPAN_MM,
-                  title="3D pose (mm)"):
+def _nice_step(span):
+  """A round grid spacing (1, 2 or 5 x 10^k mm) giving about four cells over `span`."""
+  raw = span / 4.0
+  power = 10.0 ** np.floor(np.log10(raw))
+  return float(min((m * power for m in (1.0, 2.0, 5.0, 10.0)), key=lambda v: abs(v - raw)))
+
+
+def skeleton_view(pose, size, azimuth=-40.0, elevation=-15.0, title="3D pose"):
   """An RGB `[size, size, 3]` orthographic view of a root-relative pose (None: an empty view
-  saying so), with a floor grid under the feet."""
+  saying so), with a floor grid under the feet. The view is fitted to the pose (a poorly
+  trained model's pose may be far smaller or larger than a person); the title gives the grid
+  spacing in mm, so sizes stay readable."""
   image = np.full((size, size, 3), VIEW_BACKGROUND, np.uint8)
   rotation = _view_rotation(azimuth, elevation)
-  scale = size / span_mm
+  if pose is None:
+    span = VIEW_SPAN_MM
+  else:
+    pose = np.asarray(pose, np.float64)
+    span = max(1.3 * float(np.ptp(pose @ rotation.T, axis=0)[:2].max()), 100.0)
+  step = _nice_step(span)
+  scale = size / span
   centre = np.array([size / 2.0, size / 2.0])
+  offset = np.zeros(3) if pose is None else \
+      (pose @ rotation.T)[:, :2].min(axis=0) + np.ptp(pose @ rotation.T, axis=0)[:2] / 2.0
 
   def to_pixels(points):
-    return (np.asarray(points) @ rotation.T)[:, :2] * scale + centre
+    return ((np.asarray(points) @ rotation.T)[:, :2] - offset[:2]) * scale + centre
 
-  floor = 900.0 if pose is None else float(np.max(np.asarray(pose)[:, 1]))
-  for v in np.arange(-1000.0, 1001.0, 500.0):
-    for line in (np.array([[v, floor, -1000.0], [v, floor, 1000.0]]),
-                 np.array([[-1000.0, floor, v], [1000.0, floor, v]])):
+  floor = 0.4 * span if pose is None else float(np.max(pose[:, 1]))
+  half = 2 * step
+  for v in np.arange(-half, half + 1e-6, step):
+    for line in (np.array([[v, floor, -half], [v, floor, half]]),
+                 np.array([[-half, floor, v], [half, floor, v]])):
       p = np.round(to_pixels(line)).astype(np.int32)
       cv2.line(image, tuple(p[0]), tuple(p[1]), GRID_COLOUR, 1, cv2.LINE_AA)
   if pose is None:
     _label(image, "no pose", (size // 3, size // 2), MISSING_COLOUR)
   else:
     draw_skeleton(image, to_pixels(pose), max(2, size // 160))
-  _label(image, title, (10, 24), scale=max(0.45, size / 900.0))
+  _label(image, f"{title} (grid {step:g} mm)", (10, 24), scale=max(0.45, size / 900.0))
   return image
 
 
