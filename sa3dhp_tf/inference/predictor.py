@@ -69,8 +69,8 @@ class SavedModelPredictor:
   kind = "saved_model"
 
   def __init__(self, path):
-    import tensorflow as tf
     self.path = resolve_saved_model(path)
+    import tensorflow as tf  # after the path checks: a wrong path fails without TF's import
     try:
       loaded = tf.saved_model.load(self.path)
     except Exception as e:  # TF raises many types for a damaged SavedModel
