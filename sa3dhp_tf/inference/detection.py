@@ -56,9 +56,9 @@ class HogPersonDetector:
   The frame is downscaled to at most `max_width` pixels wide first (HOG's cost grows with the
   area; people of a typical video stay well above the 128 px window), windows scoring above
   `hit_threshold` (the SVM margin; OpenCV's default is 0) are grouped, and overlapping boxes
-  are merged by non-maximum suppression. -0.3 finds the person in more frames of the sample
-  video than 0 (30 vs 18 of 46 frames, `docs/inference.md`), at the price of more false boxes,
-  which the tracker ignores.
+  are merged by non-maximum suppression. The default -0.3 finds the person in many more frames
+  of the sample video than OpenCV's 0 at few extra boxes (`docs/inference.md`); the tracker
+  ignores boxes that are not its person.
   OpenCV 5 ships HOG only in its contrib build (`opencv-contrib-python-headless`, a dependency).
   """
 
