@@ -162,6 +162,7 @@ def test_boxes_from_a_file_are_used_as_given(exported, video_path, tmp_path):
   np.testing.assert_allclose(_outputs(again)[1]["box"], arrays["box"], atol=0.06)
 
 
+@pytest.mark.slow
 def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   try:
     video = fetch_wheel_file.fetch("sports2d", "0.8.34", "Sports2D/Demo/demo.mp4")
