@@ -51,6 +51,8 @@ def _export(model_dir, fmt, output):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """A tiny source stage exported as a SavedModel and as float32 TFLite."""
+  pytest.importorskip("sa3dhp_tf.export",
+                      reason="the exporter of issue 9 (branch issue-9) is not merged yet")
   root = tmp_path_factory.mktemp("infer_model")
   bench = str(root / "bench")
   config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
