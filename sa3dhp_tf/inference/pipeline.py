@@ -11,7 +11,8 @@ does). Two passes over the video: (1) detect, track, crop and predict every fram
   panel.png    one such picture at a larger size
 
 Frames without a pose are kept and marked; no pose is ever filled in for them.
-Every file is written under a temporary name and renamed.
+Every file is written under a temporary name and renamed; with `write_video=False` an old
+poses.mp4 in `output_dir` is removed (it would not match the new poses).
 """
 
 import dataclasses
@@ -235,6 +236,9 @@ def run_inference(model, video, output_dir, boxes=None, options=InferenceOptions
   num_frames = len(steps)
   truncated = bool(not options.max_frames and info.declared_frames
                    and num_frames < info.declared_frames)
+  if not has_pose.any():
+    print(f"warning: {video}: no person found in any of the {num_frames} frames; every frame "
+          "is marked without a pose (try --hog_threshold lower, or --boxes)", file=stream)
   if truncated:
     print(f"warning: {video}: decoded {num_frames} of the {info.declared_frames} frames the "
           "file declares (damaged or cut short); the outputs cover the decoded frames",
@@ -288,6 +292,8 @@ def run_inference(model, video, output_dir, boxes=None, options=InferenceOptions
           status=np.array(statuses), time_s=np.arange(num_frames) / info.fps,
           joint_names=np.array(skeleton.JOINT_NAMES))
 
+  if not options.write_video and os.path.isfile(paths["video"]):
+    os.remove(paths["video"])  # an MP4 of an earlier run would not match these poses
   _replace_atomically(paths["json"], write_json)
   _replace_atomically(paths["npz"], write_npz)
   _render(info, steps, poses, summary["panel_frame"], paths, options, stream)
