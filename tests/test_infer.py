@@ -3,6 +3,7 @@
 makes, boxes from a file, and (slow) the real sample video."""
 
 import glob
+import io
 import json
 import os
 import subprocess
@@ -182,3 +183,24 @@ def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   assert sum(doc["status_counts"].values()) == 12
   assert doc["frames_with_pose"] >= 1  # HOG finds the person on the box in the first frames
   assert json.loads(result.stdout)["num_frames"] == 12
+
+
+def test_a_cut_video_is_reported_and_covers_the_decoded_frames(exported, tmp_path):
+  frames = video_fixtures.person_frames()
+  path = tmp_path / "person.avi"
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), video_fixtures.FPS,
+                           (frames.shape[2], frames.shape[1]))
+  for frame in frames:
+    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+  writer.release()
+  data = path.read_bytes()
+  path.write_bytes(data[: int(len(data) * 0.6)])  # the header still declares every frame
+  stream = io.StringIO()
+  out = str(tmp_path / "out")
+  pipeline.run_inference(exported["saved_model"], str(path), out, stream=stream,
+                         options=pipeline.InferenceOptions(progress=False, write_video=False))
+  doc, arrays = _outputs(out)
+  assert doc["truncated"] and doc["declared_frames"] == len(frames)
+  assert 0 < doc["num_frames"] < len(frames) == doc["declared_frames"]
+  assert len(arrays["has_pose"]) == doc["num_frames"]
+  assert f"decoded {doc['num_frames']} of the {len(frames)} frames" in stream.getvalue()
