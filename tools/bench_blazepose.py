@@ -137,10 +137,28 @@ def run_benchmark(models, threads=(1, 2), frames=200, warmup=10, rounds=5, image
   }
 
 
-def export_variants(model_dir, output_dir):
-  """The TFLite variants of a finished stage, written by the project's exporter."""
-  from sa3dhp_tf import export as export_lib  # noqa: F401  (the exporter of issue 9)
-  raise NotImplementedError("wired to the exporter once it lands")
+QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
+
+
+def export_variants(model_dir, output_dir, quantizations=QUANTIZATIONS):
+  """{'tflite_<quantize>': path}: the TFLite variants of a finished stage, written by the
+  project's exporter (`python -m sa3dhp_tf.export --format=tflite --quantize=Q`)."""
+  import glob
+  import subprocess
+  models = {}
+  for quantize in quantizations:
+    out = os.path.join(output_dir, quantize)
+    result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
+                             "--format=tflite", f"--quantize={quantize}", f"--output={out}"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+      raise ValueError(f"export of {model_dir} (--quantize={quantize}) failed: "
+                       f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
+    files = sorted(glob.glob(os.path.join(out, "**", "*.tflite"), recursive=True))
+    if len(files) != 1:
+      raise ValueError(f"the export wrote {len(files)} .tflite files under {out}, expected 1")
+    models[f"tflite_{quantize}"] = files[0]
+  return models
 
 
 def markdown_table(result):
@@ -160,6 +178,8 @@ def main():
                       help="a TFLite file of the project (repeatable); named by its file name")
   parser.add_argument("--model_dir", default=None,
                       help="a finished source/adapt stage: export its TFLite variants first")
+  parser.add_argument("--quantize", default=",".join(QUANTIZATIONS),
+                      help="with --model_dir: the variants to export")
   parser.add_argument("--threads", default="1,2")
   parser.add_argument("--frames", type=int, default=200)
   parser.add_argument("--warmup", type=int, default=10)
@@ -186,7 +206,10 @@ def main():
     models[os.path.splitext(os.path.basename(path))[0]] = path
   with tempfile.TemporaryDirectory() as tmp:
     if args.model_dir:
-      models.update(export_variants(args.model_dir, tmp))
+      try:
+        models.update(export_variants(args.model_dir, tmp, args.quantize.split(",")))
+      except ValueError as e:
+        parser.exit(2, f"error: {e}\n")
     if not models:
       parser.exit(2, "error: pass --tflite=FILE (repeatable) or --model_dir=D\n")
     try:
