@@ -2,7 +2,6 @@
 (written by `python -m sa3dhp_tf.export`): a SavedModel and a TFLite file on a video the test
 makes, boxes from a file, and (slow) the real sample video."""
 
-import glob
 import io
 import json
 import os
@@ -10,43 +9,19 @@ import subprocess
 import sys
 
 import cv2
-import gin
 import numpy as np
 import pytest
 
+from export_fixtures import exported_stage
+from export_fixtures import REPO
+from export_fixtures import subprocess_env
 import video_fixtures
-from sa3dhp_tf import config
-from sa3dhp_tf.data import benchmark
 from sa3dhp_tf.inference import cropping
 from sa3dhp_tf.inference import pipeline
 from sa3dhp_tf.inference import video as video_lib
-import sa3dhp_tf.tasks as tasks
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import fetch_wheel_file  # noqa: E402
-
-
-def _env():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-  return env
-
-
-def _run_stage(stage, model_dir, bindings):
-  config.parse_gin(["tiny/stages.gin"], list(bindings), finalize=False)
-  try:
-    tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
-  finally:
-    gin.clear_config()
-
-
-def _export(model_dir, fmt, output):
-  result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
-                           f"--format={fmt}", f"--output={output}"], capture_output=True,
-                          text=True, env=_env(), timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.fixture(scope="module")
@@ -54,20 +29,7 @@ def exported(tmp_path_factory):
   """A tiny source stage exported as a SavedModel and as float32 TFLite."""
   pytest.importorskip("sa3dhp_tf.export",
                       reason="the exporter of issue 9 (branch issue-9) is not merged yet")
-  root = tmp_path_factory.mktemp("infer_model")
-  bench = str(root / "bench")
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  benchmark.build_benchmark(bench, contact_sheet=False)
-  gin.clear_config()
-  _run_stage("pose_aae", str(root / "pose"), [f"pose_aae.data_dir = '{bench}'"])
-  _run_stage("source", str(root / "source"), [f"source.pose_aae_dir = '{root / 'pose'}'"])
-  _export(str(root / "source"), "saved_model", str(root / "saved_model"))
-  _export(str(root / "source"), "tflite", str(root / "tflite"))
-  versions = sorted(glob.glob(str(root / "saved_model" / "*" / "saved_model.pb")))
-  tflites = sorted(glob.glob(str(root / "tflite" / "**" / "*.tflite"), recursive=True))
-  assert versions and tflites
-  return {"saved_model": os.path.dirname(versions[-1]), "base": str(root / "saved_model"),
-          "tflite": tflites[0]}
+  return exported_stage(tmp_path_factory.mktemp("infer_model"))
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +136,7 @@ def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   out = str(tmp_path / "real")
   result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.infer", f"--model={exported['tflite']}",
                            f"--video={video}", f"--output={out}", "--max_frames=12",
-                           "--render_height=240"], capture_output=True, text=True, env=_env(),
+                           "--render_height=240"], capture_output=True, text=True, env=subprocess_env(),
                           timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "predict [" in result.stderr  # the progress bar
