@@ -124,6 +124,10 @@ def _predict_frames(info, model, track, options, stream):
   def flush():
     if pending:
       pose, latent = model.predict(np.stack(pending))
+      bad = ~np.isfinite(pose).all(axis=(1, 2)) | ~np.isfinite(latent).all(axis=1)
+      if bad.any():  # a broken export: stop now, not after the whole video
+        raise errors.UserError(f"--model {model.path}: non-finite pose or latent for frame "
+                               f"{pending_index[int(np.argmax(bad))]}")
       for i, p, z in zip(pending_index, pose, latent):
         poses[i], latents[i] = p, z
       pending.clear()
@@ -150,8 +154,6 @@ def _predict_frames(info, model, track, options, stream):
   for i, (p, z) in enumerate(zip(poses, latents)):
     if p is not None:
       pose_array[i], latent_array[i] = p, z
-  if not np.all(np.isfinite(pose_array[~np.isnan(pose_array).all(axis=(1, 2))])):
-    raise errors.UserError(f"--model {model.path}: the model returned non-finite poses")
   return steps, pose_array, latent_array
 
 
