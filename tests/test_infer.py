@@ -55,13 +55,17 @@ def _signature_poses(saved_model, crops):
 def test_saved_model_on_a_made_video_writes_every_output_and_marks_empty_frames(
     exported, video_path, tmp_path):
   out = str(tmp_path / "out")
-  summary = pipeline.run_inference(exported["base"], video_path, out,
-                                   options=pipeline.InferenceOptions(progress=False))
+  result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.infer", f"--model={exported['base']}",
+                           f"--video={video_path}", f"--output={out}"], capture_output=True,
+                          text=True, env=subprocess_env(), timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
   doc, arrays = _outputs(out)
   frames = doc["frames"]
   n = len(video_fixtures.person_frames())
-  assert doc["num_frames"] == len(frames) == n and summary["model"] == os.path.abspath(
-      exported["saved_model"])
+  # The base dir resolves to its highest version.
+  assert doc["num_frames"] == len(frames) == n
+  assert doc["model"] == os.path.abspath(exported["saved_model"])
+  assert json.loads(result.stdout)["frames_without_pose"] == doc["frames_without_pose"]
   for i in video_fixtures.EMPTY_FRAMES:
     assert frames[i]["status"] == "no_detection" and frames[i]["pose3d"] is None
     assert frames[i]["box"] is None and not arrays["has_pose"][i]
