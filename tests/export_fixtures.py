@@ -47,9 +47,9 @@ def exported_stage(root):
   _run_stage("pose_aae", str(root / "pose"), [f"pose_aae.data_dir = '{bench}'"])
   _run_stage("source", str(root / "source"), [f"source.pose_aae_dir = '{root / 'pose'}'"])
   _export(str(root / "source"), "saved_model", str(root / "saved_model"))
-  _export(str(root / "source"), "tflite", str(root / "tflite"))
+  tflite = str(root / "pose.tflite")
+  _export(str(root / "source"), "tflite", tflite)
   versions = sorted(glob.glob(str(root / "saved_model" / "*" / "saved_model.pb")))
-  tflites = sorted(glob.glob(str(root / "tflite" / "**" / "*.tflite"), recursive=True))
-  assert versions and tflites, (versions, tflites)
+  assert versions and os.path.isfile(tflite), versions
   return {"saved_model": os.path.dirname(versions[-1]), "base": str(root / "saved_model"),
-          "tflite": tflites[0]}
+          "tflite": tflite}

@@ -142,21 +142,17 @@ QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")
 def export_variants(model_dir, output_dir, quantizations=QUANTIZATIONS):
   """{'tflite_<quantize>': path}: the TFLite variants of a finished stage, written by the
   project's exporter (`python -m sa3dhp_tf.export --format=tflite --quantize=Q`)."""
-  import glob
   import subprocess
   models = {}
   for quantize in quantizations:
-    out = os.path.join(output_dir, quantize)
+    out = os.path.join(output_dir, f"pose_{quantize}.tflite")
     result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
                              "--format=tflite", f"--quantize={quantize}", f"--output={out}"],
                             capture_output=True, text=True)
-    if result.returncode != 0:
+    if result.returncode != 0 or not os.path.isfile(out):
       raise ValueError(f"export of {model_dir} (--quantize={quantize}) failed: "
                        f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
-    files = sorted(glob.glob(os.path.join(out, "**", "*.tflite"), recursive=True))
-    if len(files) != 1:
-      raise ValueError(f"the export wrote {len(files)} .tflite files under {out}, expected 1")
-    models[f"tflite_{quantize}"] = files[0]
+    models[f"tflite_{quantize}"] = out
   return models
 
 

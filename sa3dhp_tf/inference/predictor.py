@@ -5,7 +5,9 @@
   - a SavedModel version dir (`P/<version>/saved_model.pb`), run through its `serving_default`
     signature (resizing and scaling happen inside the graph);
   - the model base dir `P` of TF Serving's layout: its highest numeric version;
-  - a `.tflite` file, run with ai_edge_litert (its input size is fixed: crops are resized to it).
+  - a `.tflite` file, run with ai_edge_litert through its one signature (the exporter's device
+    signature: one uint8 crop at the model's fixed input size, no resize inside; crops are
+    resized to it here).
 """
 
 import json
@@ -26,16 +28,20 @@ class ModelError(errors.UserError):
   """A --model path that is not an exported model."""
 
 
+def _metadata_file(path):
+  """The exporter's metadata (`{}` if absent or unreadable: it only gives the crop size)."""
+  if not os.path.isfile(path):
+    return {}
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    return {}
+
+
 def _metadata(version_dir):
-  for folder in (version_dir, os.path.dirname(os.path.abspath(version_dir))):
-    path = os.path.join(folder, METADATA_FILE)
-    if os.path.isfile(path):
-      try:
-        with open(path) as f:
-          return json.load(f)
-      except (OSError, json.JSONDecodeError):
-        return {}
-  return {}
+  """metadata.json of a SavedModel version dir (the exporter writes it inside)."""
+  return _metadata_file(os.path.join(version_dir, METADATA_FILE))
 
 
 def _image_size(metadata):
@@ -108,10 +114,12 @@ class TFLitePredictor:
       self._interpreter = litert.Interpreter(model_path=path, num_threads=num_threads)
     except Exception as e:  # ai_edge_litert raises ValueError/RuntimeError for bad files
       raise ModelError(f"--model {path}: not a TFLite model ({errors.first_line(e)})") from e
-    signatures = self._interpreter.get_signature_list()
-    if SIGNATURE not in signatures:
-      raise ModelError(f"--model {path}: no {SIGNATURE!r} signature (has {sorted(signatures)})")
-    self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+    signatures = sorted(self._interpreter.get_signature_list())
+    if len(signatures) != 1 and SIGNATURE not in signatures:
+      raise ModelError(f"--model {path}: expected one signature (or {SIGNATURE!r}), has "
+                       f"{signatures}")
+    key = SIGNATURE if SIGNATURE in signatures else signatures[0]
+    self._runner = self._interpreter.get_signature_runner(key)
     input_details = self._runner.get_input_details()
     if len(input_details) != 1:
       raise ModelError(f"--model {path}: {SIGNATURE} takes {sorted(input_details)}, expected "
@@ -122,7 +130,7 @@ class TFLitePredictor:
       raise ModelError(f"--model {path}: input shape {list(shape)}, expected [N, H, W, 3]")
     self._dtype = detail["dtype"]
     self._fixed = int(shape[1]) if shape[1] > 0 else None
-    self.metadata = _metadata(os.path.dirname(os.path.abspath(path)))
+    self.metadata = _metadata_file(f"{path}.{METADATA_FILE}")
     self.crop_size = self._fixed or _image_size(self.metadata) or DEFAULT_CROP_SIZE
 
   def predict(self, crops):
