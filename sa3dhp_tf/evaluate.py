@@ -16,6 +16,7 @@ import gin
 
 from sa3dhp_tf import config
 from sa3dhp_tf import errors
+from sa3dhp_tf import stage_store
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s).")
@@ -25,24 +26,18 @@ flags.DEFINE_string("split", "target_test", "Labeled split to evaluate on.")
 flags.DEFINE_string("data_dir", None, "Benchmark dir (default: the one the model trained on).")
 flags.DEFINE_string("output", None, "Where to write the results JSON.")
 
-EVALUABLE_STAGES = ("source", "adapt")
+EVALUABLE_STAGES = stage_store.POSE_STAGES
 
 
 @gin.configurable(denylist=["model_dir", "split", "data_dir"])
 def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256):
   """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model."""
   from sa3dhp_tf.evaluation import pose_evaluation
-  from sa3dhp_tf.tasks import stage_io
-  info = stage_io.read_stage_info(model_dir)
-  if info["stage"] not in EVALUABLE_STAGES:
-    raise stage_io.StageError(f"{model_dir} holds a {info['stage']!r} stage; evaluate needs one "
-                              f"of {EVALUABLE_STAGES}")
-  models, _ = stage_io.load_stage(model_dir, info["stage"], ["image_to_latent"])
-  pose_models, _ = stage_io.load_stage(info["inputs"]["pose_aae"], "pose_aae",
-                                       ["pose_autoencoder"])
+  estimator = stage_store.load_pose_estimator(model_dir)
+  info = estimator.info
   data_dir = data_dir or info["settings"]["data_dir"]
-  results = pose_evaluation.evaluate_split(models["image_to_latent"],
-                                           pose_models["pose_autoencoder"].decoder, data_dir,
+  results = pose_evaluation.evaluate_split(estimator.image_to_latent,
+                                           estimator.pose_autoencoder.decoder, data_dir,
                                            split, batch_size=batch_size)
   results["model_dir"] = model_dir
   results["stage"] = info["stage"]

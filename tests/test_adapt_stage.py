@@ -106,7 +106,7 @@ def test_default_energies_write_every_output(adapted):
   assert info["stage"] == "adapt" and info["models"] == ["image_to_latent"]
   assert info["settings"]["energies"] == ["lcr", "hcr", *DEFAULT_KEYS]
   assert info["settings"]["trainable_stages"] == ["res3"]
-  assert os.path.isfile(os.path.join(model_dir, "export", "image_to_latent.keras"))
+  assert os.path.isfile(os.path.join(model_dir, "models", "image_to_latent.keras"))
 
   results = json.load(open(os.path.join(model_dir, "results.json")))
   assert results["energies"] == ["lcr", "hcr", *DEFAULT_KEYS]

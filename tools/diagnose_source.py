@@ -105,7 +105,7 @@ def main(argv):
     _fail(f"--steps ({FLAGS.steps}) must be a positive multiple of --log_every "
           f"({FLAGS.log_every})")
   from sa3dhp_tf.tasks import stage_io
-  from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
+  from sa3dhp_tf.stage_store import load_pose_autoencoder
   try:
     pose_ae, info = load_pose_autoencoder(FLAGS.pose_aae_dir)
   except stage_io.StageError as e:

@@ -19,11 +19,10 @@ import tensorflow as tf
 from sa3dhp_tf import errors
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
+from sa3dhp_tf import stage_store
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
-from sa3dhp_tf.tasks import motion_aae
-from sa3dhp_tf.tasks import relation_nets
 
 MOCAP_SPLIT = "mocap"
 DEFAULT_NUM_POSES = 2048
@@ -203,9 +202,9 @@ def motion_embedding_pca(codes, relation_keys=None, num_components=2):
 
 def load_autoencoders(pose_aae_dir, motion_aae_dir):
   """Frozen (pose_ae, motion_ae, pose stage info) of two finished stages; raises
-  `stage_io.StageError` naming the dir when one is missing or incompatible."""
-  pose_ae, pose_info = motion_aae.load_pose_autoencoder(pose_aae_dir)
-  motion_ae, _ = relation_nets.load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
+  `stage_store.StageError` naming the dir when one is missing or incompatible."""
+  pose_ae, pose_info = stage_store.load_pose_autoencoder(pose_aae_dir)
+  motion_ae, _ = stage_store.load_motion_autoencoder(motion_aae_dir, pose_ae.latent_dim)
   return pose_ae, motion_ae, pose_info
 
 

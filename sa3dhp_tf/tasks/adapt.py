@@ -20,8 +20,10 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import stage_store
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
+from sa3dhp_tf.evaluation import nonlocality
 from sa3dhp_tf.evaluation import pose_evaluation
 from sa3dhp_tf.modeling import adaptation
 from sa3dhp_tf.modeling.collapse_monitor import latent_spread
@@ -54,9 +56,7 @@ def _check():
 def load_inputs(source_dir, relation_nets_dir, relation_keys):
   """G^s (a fresh copy to adapt), D_p with its AAE, E_m, and the relation networks."""
   source_models, source_info = stage_io.load_stage(source_dir, "source", ["image_to_latent"])
-  pose_models, pose_info = stage_io.load_stage(source_info["inputs"]["pose_aae"], "pose_aae",
-                                               ["pose_autoencoder"])
-  pose_ae = stage_io.freeze(pose_models["pose_autoencoder"])
+  pose_ae, pose_info = stage_store.load_pose_autoencoder(source_info["inputs"]["pose_aae"])
   network = source_models["image_to_latent"]
   motion_ae, relation_nets, relation_info = None, {}, None
   if relation_keys or relation_nets_dir:
@@ -73,10 +73,8 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
       nets, _ = stage_io.load_stage(relation_nets_dir, "relation_nets",
                                     [f"relation_{k}" for k in relation_keys])
       relation_nets = {k: stage_io.freeze(nets[f"relation_{k}"]) for k in relation_keys}
-    motion_models, _ = stage_io.load_stage(relation_info["inputs"]["motion_aae"], "motion_aae",
-                                           ["motion_autoencoder"],
-                                           expect={"latent_dim": pose_ae.latent_dim})
-    motion_ae = stage_io.freeze(motion_models["motion_autoencoder"])
+    motion_ae, _ = stage_store.load_motion_autoencoder(relation_info["inputs"]["motion_aae"],
+                                                       pose_ae.latent_dim)
   return network, pose_ae, motion_ae, relation_nets, source_info, relation_info
 
 
@@ -256,7 +254,6 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]
   if "auto" in energies:
-    from sa3dhp_tf.evaluation import nonlocality
     rel_info = stage_io.read_stage_info(relation_nets_dir, "relation_nets")
     chosen = nonlocality.auto_relations(rel_info["inputs"]["pose_aae"],
                                         rel_info["inputs"]["motion_aae"], data_dir,

@@ -13,6 +13,7 @@ from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
 from sa3dhp_tf.tasks import heldout
+from sa3dhp_tf.stage_store import load_pose_autoencoder
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.registry import register_stage
@@ -25,11 +26,6 @@ def encode_pose_windows(pose_encoder, windows_batch):
   shape = tf.shape(windows_batch)
   codes = pose_encoder(tf.reshape(windows_batch, [-1, shape[2], 3]), training=False)
   return tf.reshape(codes, [shape[0], shape[1], -1])
-
-
-def load_pose_autoencoder(pose_aae_dir):
-  models, info = stage_io.load_stage(pose_aae_dir, "pose_aae", ["pose_autoencoder"])
-  return stage_io.freeze(models["pose_autoencoder"]), info
 
 
 @register_stage(STAGE)

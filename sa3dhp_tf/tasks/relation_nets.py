@@ -18,21 +18,16 @@ from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 from sa3dhp_tf.tasks import heldout
+from sa3dhp_tf.stage_store import load_motion_autoencoder
+from sa3dhp_tf.stage_store import load_pose_autoencoder
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
 from sa3dhp_tf.tasks.dry_run import check_relation_keys
 from sa3dhp_tf.tasks.motion_aae import encode_pose_windows
-from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
 from sa3dhp_tf.tasks.registry import register_stage
 
 STAGE = "relation_nets"
 DEFAULT_KEYS = ("z3", "v2", "v3")
-
-
-def load_motion_autoencoder(motion_aae_dir, latent_dim):
-  models, info = stage_io.load_stage(motion_aae_dir, "motion_aae", ["motion_autoencoder"],
-                                     expect={"latent_dim": latent_dim})
-  return stage_io.freeze(models["motion_autoencoder"]), info
 
 
 class LatentPairs:

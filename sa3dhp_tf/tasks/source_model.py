@@ -12,9 +12,9 @@ from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
 from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
 from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
+from sa3dhp_tf.stage_store import load_pose_autoencoder
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
-from sa3dhp_tf.tasks.motion_aae import load_pose_autoencoder
 from sa3dhp_tf.tasks.dry_run import bound_value
 from sa3dhp_tf.tasks.registry import register_stage
 

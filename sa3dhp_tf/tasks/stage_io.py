@@ -1,78 +1,24 @@
-"""What a finished stage leaves in its model dir, and how later stages load it.
-
-  model_dir/stage_info.json     {"stage", "format_version", "models": [...], "settings": {...},
-                                 "inputs": {name: model_dir of an earlier stage}, "results": {...}}
-  model_dir/export/<name>.keras one Keras file per model (full config + weights)
-
-Later stages load frozen models through `load_stage`, which checks the stage kind and the
-settings they must agree on (e.g. `latent_dim`) BEFORE any training starts, with errors that name
-the model dir.
+"""What a finished stage leaves in its model dir: the writing side. Reading a stage back (for
+later stages, evaluation and export) is `sa3dhp_tf.stage_store`, which documents the layout;
+its names are re-exported here so stage code keeps one import.
 """
 
 import json
 import os
 
-import keras
-
-from sa3dhp_tf import errors
-
-FORMAT_VERSION = 1
-INFO_FILE = "stage_info.json"
-EXPORT_DIR = "export"
-
-
-class StageError(errors.UserError):
-  """A missing or incompatible earlier stage."""
+from sa3dhp_tf import stage_store
+from sa3dhp_tf.stage_store import (  # noqa: F401  (re-exported for the stages)
+    FORMAT_VERSION, INFO_FILE, MODELS_DIR, StageError, freeze, load_stage, read_stage_info)
 
 
 def save_stage(model_dir, stage, models, settings, inputs=None, results=None):
-  export_dir = os.path.join(model_dir, EXPORT_DIR)
-  os.makedirs(export_dir, exist_ok=True)
+  models_dir = os.path.join(model_dir, MODELS_DIR)
+  os.makedirs(models_dir, exist_ok=True)
   for name, model in models.items():
-    model.save(os.path.join(export_dir, f"{name}.keras"))
+    model.save(os.path.join(models_dir, f"{name}.keras"))
   info = {"stage": stage, "format_version": FORMAT_VERSION, "models": sorted(models),
           "settings": settings, "inputs": {k: os.path.abspath(v) for k, v in (inputs or {}).items()},
           "results": results or {}}
   with open(os.path.join(model_dir, INFO_FILE), "w") as f:
     json.dump(info, f, indent=2, default=float)
   return info
-
-
-def read_stage_info(model_dir, stage=None):
-  path = os.path.join(model_dir or "", INFO_FILE)
-  if not model_dir or not os.path.isdir(model_dir):
-    raise StageError(f"model dir of the {stage or 'earlier'} stage not found: {model_dir!r}")
-  if not os.path.isfile(path):
-    raise StageError(f"{model_dir} holds no finished {stage or ''} stage (no {INFO_FILE}); "
-                     "run that stage first")
-  with open(path) as f:
-    info = json.load(f)
-  if stage is not None and info.get("stage") != stage:
-    raise StageError(f"{model_dir} holds a {info.get('stage')!r} stage, expected {stage!r}")
-  if info.get("format_version") != FORMAT_VERSION:
-    raise StageError(f"{model_dir}: stage format {info.get('format_version')} is not "
-                     f"{FORMAT_VERSION}; rerun that stage with this version")
-  return info
-
-
-def load_stage(model_dir, stage, names=None, expect=None):
-  """Loads models of a finished stage. `expect` maps setting name -> required value."""
-  import sa3dhp_tf.modeling  # noqa: F401  (registers the serializable classes)
-  info = read_stage_info(model_dir, stage)
-  for key, value in (expect or {}).items():
-    have = info["settings"].get(key)
-    if have != value:
-      raise StageError(f"{model_dir} ({stage}) has {key} = {have!r}, but this stage needs "
-                       f"{value!r}")
-  models = {}
-  for name in names or info["models"]:
-    path = os.path.join(model_dir, EXPORT_DIR, f"{name}.keras")
-    if not os.path.isfile(path):
-      raise StageError(f"{model_dir} ({stage}) lacks model {name!r} ({path})")
-    models[name] = keras.models.load_model(path, compile=False)
-  return models, info
-
-
-def freeze(model):
-  model.trainable = False
-  return model
