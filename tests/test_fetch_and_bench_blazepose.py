@@ -62,8 +62,6 @@ def test_the_sample_video_script_prints_the_cached_path(tmp_path):
 
 @pytest.mark.slow
 def test_bench_times_our_tflite_against_blazepose_in_one_run(tmp_path):
-  pytest.importorskip("sa3dhp_tf.export",
-                      reason="the exporter of issue 9 (branch issue-9) is not merged yet")
   from export_fixtures import exported_stage
   ours = exported_stage(tmp_path)["tflite"]
   _fetch_or_skip(*bench_blazepose.BLAZEPOSE)
