@@ -12,6 +12,8 @@ comma := ,
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	# both OpenCV builds own the cv2 folder: remove the plain one first (older venvs had it)
+	$(PY) -m pip uninstall -q -y opencv-python-headless opencv-python 2>/dev/null || true
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	$(PY) -m pip install -q --no-deps 'tensorflow-serving-api==2.21.*'
 	touch $@
