@@ -50,6 +50,7 @@ Diagnostics: the `latent_std` / `latent_std_ratio` / `collapse` metrics, `Latent
 import keras
 import tensorflow as tf
 
+from sa3dhp_tf import distribution
 from sa3dhp_tf import relations
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.losses import infonce
@@ -347,7 +348,10 @@ class RelationDistillationModel(keras.Model):
       self.domain_discriminator = keras.Sequential(
           [keras.layers.Dense(u, activation="leaky_relu", name=f"domain_disc_fc{i}")
            for i, u in enumerate(self.discriminator_units)]
-          + [keras.layers.Dense(1, name="domain_disc_out")], name="domain_discriminator")
+          + [keras.layers.Dense(1, name="domain_disc_out")]
+          + ([] if keras.mixed_precision.global_policy().compute_dtype == "float32" else
+             [keras.layers.Activation("linear", dtype="float32", name="domain_disc_float32")]),
+          name="domain_discriminator")
 
     # State saved with the weights: the schedule position and the first step's latent spread.
     self.schedule_position = self.add_weight(
@@ -708,6 +712,7 @@ class RelationDistillationModel(keras.Model):
           optimizer = keras.optimizers.Adam(learning_rate=float(spec), name=f"{energy}_adam")
         else:
           optimizer = keras.optimizers.get(spec)
+        optimizer = distribution.loss_scaled(optimizer)  # mixed_float16 only
         if any(optimizer is other for other in resolved.values()):
           raise ValueError(f"energy {energy!r} shares its optimiser instance with another "
                            "energy; give each energy its own")
