@@ -74,8 +74,8 @@ def make_strategy():
   policy applied globally (models built afterwards compute in it)."""
   settings = strategy_settings()
   key = tuple(sorted(settings.items(), key=lambda kv: kv[0]))
+  apply_precision(settings["mixed_precision"])  # every call: the policy is process-global
   if key not in _CACHE:
-    apply_precision(settings["mixed_precision"])
     _CACHE.clear()
     _CACHE[key] = _build(settings)
   return _CACHE[key]

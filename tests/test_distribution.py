@@ -16,7 +16,7 @@ from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
 from sa3dhp_tf.data import benchmark
 
-import multi_worker_harness as harness
+from sa3dhp_tf import local_cluster as harness
 
 REPO = harness.REPO
 
@@ -313,3 +313,35 @@ def test_float32_outputs_under_a_mixed_policy():
     assert all(np.isfinite(v) for v in logs.values()), logs
   finally:
     distribution.apply_precision(None)
+
+
+def _gpu_check(args, timeout):
+  env = harness.worker_env(["x:1"], 0) | {"TF_CONFIG": "", "PY": sys.executable}
+  return subprocess.run(["bash", os.path.join(REPO, "tools", "gpu_check.sh"), *args],
+                        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+def test_gpu_check_without_a_gpu_stops_with_one_error_line(tmp_path):
+  out = _gpu_check([f"--report={tmp_path / 'r.json'}"], 300)
+  assert out.returncode == errors.EXIT_USER_ERROR, out.stderr[-3000:]
+  assert out.stderr.strip().splitlines()[-1].startswith("error: no GPU found"), out.stderr
+  assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_runs_every_variant_on_the_cpu(tmp_path):
+  report = tmp_path / "gpu_check.json"
+  out = _gpu_check(["--smoke", f"--report={report}"], 1200)
+  assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+  result = json.loads(report.read_text())
+  assert result["gpus"] == [] and result["mixed_precision_policy"] == "mixed_bfloat16"
+  for stage in ("source", "adapt"):
+    variants = result["stages"][stage]
+    assert sorted(variants) == ["xla_off_float32", "xla_off_mixed_bfloat16",
+                                "xla_on_float32", "xla_on_mixed_bfloat16"]
+    for name, entry in variants.items():
+      assert "error" not in entry, (stage, name, entry)
+      assert entry["step_seconds"] > 0 and entry["wall_seconds"] >= entry["step_seconds"]
+  pipeline = result["input_pipeline"]
+  assert pipeline["pipelines"]["full"]["window_frames_per_sec"] > 0
+  assert pipeline["consumer"]

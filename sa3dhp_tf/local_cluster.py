@@ -1,4 +1,5 @@
-"""Runs `python -m sa3dhp_tf.train` as a cluster of real worker processes on 127.0.0.1.
+"""Runs `python -m sa3dhp_tf.train` as a cluster of real worker processes on 127.0.0.1 (the
+two-worker tests and tools/bench_multi_worker.py use it; also a way to try TF_CONFIG locally).
 
 Each worker gets its own TF_CONFIG (free ports picked by binding port 0), its own log file, and a
 bounded run time; every process started here is stopped when the cluster is closed.
