@@ -174,11 +174,11 @@ def test_two_workers_reach_the_weights_of_one_worker(bench, tmp_path, monkeypatc
   single = tmp_path / "single"
   with harness.cluster(_train_args(bench, single, "default", 6, 2), 1,
                        str(tmp_path)) as one:
-    assert one.start().wait(timeout=300) == [0], one.log(0)[-3000:]
+    assert one.start().wait(timeout=900) == [0], one.log(0)[-3000:]
   model_dir = tmp_path / "two"
   with harness.cluster(_train_args(bench, model_dir, "multi_worker", 6, 2), 2,
                        str(tmp_path)) as two:
-    codes = two.start().wait(timeout=400)
+    codes = two.start().wait(timeout=900)
     assert codes == [0, 0], two.log(0)[-3000:] + two.log(1)[-3000:]
   expected, got = _autoencoder_weights(single), _autoencoder_weights(model_dir)
   assert sorted(got) == sorted(expected)
@@ -215,20 +215,20 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_without_losing_a_step
   history = model_dir / "history.jsonl"
   with harness.cluster(args, 2, str(tmp_path)) as run:
     run.start()
-    deadline = time.monotonic() + 400
+    deadline = time.monotonic() + 900
     while not (history.exists() and len(history.read_text().splitlines()) >= 2):
       assert time.monotonic() < deadline, run.log(0)[-3000:]
       assert run.procs[0].poll() is None, run.log(0)[-3000:]
       time.sleep(0.2)
     run.kill(1)
-    chief_code = run.procs[0].wait(timeout=300)
+    chief_code = run.procs[0].wait(timeout=600)
     chief_log = run.log(0)
     before = _history_steps(model_dir)
     assert before[-1] < total, "the run finished before the kill; make it longer"
     assert chief_code == errors.EXIT_USER_ERROR, chief_log[-3000:]
     assert "error: a worker of the multi-worker run stopped" in chief_log, chief_log[-3000:]
     assert not (model_dir / "stage_info.json").exists()
-    assert run.start().wait(timeout=400) == [0, 0], run.log(0)[-3000:] + run.log(1)[-3000:]
+    assert run.start().wait(timeout=900) == [0, 0], run.log(0)[-3000:] + run.log(1)[-3000:]
     assert f"resumed from step {before[-1]}" in run.log(0)
   # Every loop recorded once, in order: none lost, none repeated; the optimisers stepped exactly
   # `total` times (a restart from scratch or a repeated loop would count more).

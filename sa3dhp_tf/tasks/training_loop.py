@@ -105,7 +105,10 @@ def build_optimizers(model):
   """Creates optimizer variables now, so a restore has somewhere to put their saved state."""
   optimizer = getattr(model, "optimizer", None)
   if optimizer is not None and not optimizer.built:
-    optimizer.build(model.trainable_variables)
+    # In the model's strategy scope: under 'mirrored' and 'multi_worker' the slots are
+    # distributed variables (outside it, e.g. the relation nets failed under 'mirrored').
+    with model.distribute_strategy.scope():
+      optimizer.build(model.trainable_variables)
 
 
 def read_history(model_dir):
