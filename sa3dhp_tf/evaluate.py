@@ -55,6 +55,7 @@ def main(argv):
   errors.require_flags(FLAGS, "model_dir", "output")
   errors.ensure_writable_file(FLAGS.output, "--output")
   from sa3dhp_tf import evaluation
+  import sa3dhp_tf.tasks  # noqa: F401  registers every configurable before parsing
   config.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   try:
     results = evaluate_model(FLAGS.model_dir, FLAGS.split, FLAGS.data_dir)

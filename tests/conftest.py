@@ -72,3 +72,12 @@ def render_blobs(points_2d, height: int, width: int, sigma: float = 2.0) -> np.n
 @pytest.fixture
 def posed_camera_pose():
   return camera_pose(world_pose(0))
+
+
+@pytest.fixture(autouse=True)
+def _op_determinism_off_after_each_test():
+  """A stage turns TF's op determinism on for its whole process (sa3dhp_tf.reproducibility);
+  every test starts from TF's default instead of from whatever an earlier test ran."""
+  yield
+  from sa3dhp_tf import reproducibility
+  reproducibility.set_op_determinism(False)

@@ -153,14 +153,15 @@ def relation_keys_of(energies):
 
 def build_components(config, image_size, relation_keys, seed):
   """Fresh (untrained) G, D_p, E_m and relation networks of the given widths."""
-  import keras
   from sa3dhp_tf import relations
   from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
   from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
   from sa3dhp_tf.modeling.pose_autoencoder import PoseAutoencoder
   from sa3dhp_tf.modeling.relation_network import RelationNetwork
 
-  keras.utils.set_random_seed(seed)
+  from sa3dhp_tf import reproducibility
+  reproducibility.seed_everything(seed)  # seeds tf.data ops too
+  reproducibility.set_op_determinism(False)  # Keras drops XLA under it; the XLA rows need it off
   g = ImageToLatent(input_size=image_size, **config["image_to_latent"])
   pose_ae = PoseAutoencoder(**config["pose_autoencoder"])
   motion_ae = MotionAutoencoder(**config["motion_autoencoder"])

@@ -71,7 +71,8 @@ def train_variant(name, pose_ae, data_dir, image_size):
   from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
   from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
 
-  keras.utils.set_random_seed(FLAGS.seed)
+  from sa3dhp_tf import reproducibility
+  reproducibility.seed_everything(FLAGS.seed)  # seeds tf.data ops too
   network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
                           latent_range=pose_ae.latent_range)
   settings = VARIANTS[name]

@@ -41,7 +41,7 @@ flags.DEFINE_integer("k_motion", 2, "How many motion relations to select.")
 flags.DEFINE_integer("num_poses", 2048, "Mocap poses sampled for the pose relations.")
 flags.DEFINE_integer("num_windows", 256, "Mocap 60-frame windows sampled for motion relations.")
 flags.DEFINE_integer("seed", 0, "Seed of the mocap sampling (order and virtual views); also "
-                     "set as the global seed (keras.utils.set_random_seed).")
+                     "set as the global seed (reproducibility.seed_everything).")
 flags.DEFINE_integer("shuffle_buffer", None, "Shuffle buffer of the mocap sampling "
                      "(default: the pipelines' own).")
 flags.DEFINE_integer("num_pca_anchors", 4, "Anchors drawn with lines to their counterparts.")
@@ -181,8 +181,8 @@ def run():
   from sa3dhp_tf.geometry import windows
 
   _check_flags(relations)
-  import keras
-  keras.utils.set_random_seed(FLAGS.seed)  # seeded tf.data ops also depend on the global seed
+  from sa3dhp_tf import reproducibility
+  reproducibility.seed_everything(FLAGS.seed)  # seeds tf.data ops too
   result = nonlocality.measure_nonlocality(
       FLAGS.pose_aae_dir, FLAGS.motion_aae_dir, FLAGS.data_dir, FLAGS.theta, FLAGS.num_poses,
       FLAGS.num_windows, FLAGS.seed, shuffle_buffer=FLAGS.shuffle_buffer)

@@ -231,7 +231,7 @@ def sample_mocap(data_dir, num_poses=DEFAULT_NUM_POSES, num_windows=DEFAULT_NUM_
   one starts faster but draws from fewer sequences.
 
   As every seeded TF op, the draws depend on `seed` AND on TF's global seed: runs that must agree
-  call `keras.utils.set_random_seed(s)` first, as the stages and tools/latent_distance.py do."""
+  call `reproducibility.seed_everything(s)` first, as the stages and tools/latent_distance.py do."""
   paths = records.shard_paths(data_dir, MOCAP_SPLIT)
   poses = window_samples = None
   shuffle = {} if shuffle_buffer is None else {"shuffle_buffer": int(shuffle_buffer)}

@@ -2,13 +2,18 @@
 
 - 'resnet50': `keras.applications.ResNet50` truncated after the Res-4 stage (its layer
   'conv4_block6_out', the paper's "Res-4F"); stride 16, 1024 channels.
+- 'mobilenet_v2': `keras.applications.MobileNetV2` (alpha 1.0) truncated at
+  'block_13_expand_relu', its last stride-16 map (576 channels), before block 13's stride-2
+  depthwise conv. Stages by output stride: stem = Conv1 + expanded_conv (2), res2 = blocks 1-2
+  (4), res3 = blocks 3-5 (8), res4 = blocks 6-12 and block 13's expansion (16).
+  `tools/fetch_backbone_weights.py` writes an offline ImageNet weights file for it.
 - 'small_resnet': a small residual CNN for CPU runs at 64-128 px: a stride-2 3x3 stem, then three
   stages res2, res3, res4 of basic residual blocks (two 3x3 convs + BatchNorm, identity or 1x1
   projection shortcut); res3 and res4 start with stride 2, so the output stride is 8.
 
-Both are functional `keras.Model`s whose layer names tell their stage (`stage_of_layer_name`):
+All are functional `keras.Model`s whose layer names tell their stage (`stage_of_layer_name`):
 ResNet50: conv1_* / pool1_* = 'stem', conv2_* = 'res2', conv3_* = 'res3', conv4_* = 'res4';
-small_resnet: stem_*, res2_*, res3_*, res4_*.
+MobileNetV2: as listed above; small_resnet: stem_*, res2_*, res3_*, res4_*.
 Inputs are already preprocessed (see `preprocessing_mode`).
 """
 
@@ -16,22 +21,29 @@ import os
 
 import keras
 
-BACKBONE_NAMES = ("resnet50", "small_resnet")
+BACKBONE_NAMES = ("resnet50", "mobilenet_v2", "small_resnet")
 BACKBONE_STAGES = ("stem", "res2", "res3", "res4")
 RESNET50_OUTPUT_LAYER = "conv4_block6_out"
+MOBILENET_V2_OUTPUT_LAYER = "block_13_expand_relu"
+
+
+def _mobilenet_blocks(first, last):
+  return tuple(f"block_{b}_" for b in range(first, last + 1))
+
 
 _STAGE_PREFIXES = {
-    "stem": ("conv1_", "pool1_", "stem_"),
-    "res2": ("conv2_", "res2_"),
-    "res3": ("conv3_", "res3_"),
-    "res4": ("conv4_", "res4_"),
+    "stem": ("conv1_", "pool1_", "stem_", "Conv1", "bn_Conv1", "expanded_conv_"),
+    "res2": ("conv2_", "res2_") + _mobilenet_blocks(1, 2),
+    "res3": ("conv3_", "res3_") + _mobilenet_blocks(3, 5),
+    "res4": ("conv4_", "res4_") + _mobilenet_blocks(6, 13),
 }
 
 
 def preprocessing_mode(name):
   """The `ImagePreprocessing` mode a backbone's weights expect (inputs in [0, 1], RGB)."""
   _check_name(name)
-  return "caffe" if name == "resnet50" else "imagenet_standardize"
+  return {"resnet50": "caffe", "mobilenet_v2": "minus_one_to_one"}.get(
+      name, "imagenet_standardize")
 
 
 def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
@@ -41,11 +53,13 @@ def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
   Args:
     name: 'resnet50' or 'small_resnet'.
     input_shape: `(H, W, 3)`.
-    weights: None (random init), 'imagenet' (resnet50 only; downloads Keras' ImageNet weights, so
-      it needs network access), or a path to a local weights file: for 'resnet50' the Keras
-      ImageNet "notop" h5 file (`resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`) or any
-      file `keras.applications.ResNet50(weights=path)` accepts; for 'small_resnet' a
-      `.weights.h5` file saved from a backbone of the same configuration.
+    weights: None (random init), 'imagenet' (resnet50 and mobilenet_v2; downloads Keras'
+      ImageNet weights, so it needs network access), or a path to a local weights file: for
+      'resnet50' the Keras ImageNet "notop" h5 file
+      (`resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`) or any file
+      `keras.applications.ResNet50(weights=path)` accepts; for 'mobilenet_v2' and
+      'small_resnet' a `.weights.h5` file saved from a backbone of the same configuration
+      (for mobilenet_v2, `tools/fetch_backbone_weights.py` writes one).
     widths / blocks_per_stage: channels and residual blocks of res2, res3, res4 (small_resnet).
   Raises:
     FileNotFoundError naming the path if `weights` is a path that does not exist.
@@ -61,10 +75,26 @@ def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
                                        input_shape=input_shape)
     return keras.Model(base.input, base.get_layer(RESNET50_OUTPUT_LAYER).output,
                        name="resnet50_res4f")
+  if name == "mobilenet_v2":
+    return mobilenet_v2(input_shape, weights)
   if weights == "imagenet":
-    raise ValueError("weights='imagenet' exists only for the 'resnet50' backbone")
+    raise ValueError("weights='imagenet' exists only for the 'resnet50' and 'mobilenet_v2' "
+                     "backbones")
   model = _small_resnet(input_shape, widths, blocks_per_stage)
   if weights is not None:
+    model.load_weights(str(weights))
+  return model
+
+
+def mobilenet_v2(input_shape, weights=None):
+  """MobileNetV2 (alpha 1.0) up to `MOBILENET_V2_OUTPUT_LAYER`; `weights` None, 'imagenet' or a
+  `.weights.h5` file of this truncated model."""
+  base = keras.applications.MobileNetV2(
+      input_shape=input_shape, alpha=1.0, include_top=False,
+      weights="imagenet" if weights == "imagenet" else None)
+  model = keras.Model(base.input, base.get_layer(MOBILENET_V2_OUTPUT_LAYER).output,
+                      name="mobilenet_v2_block13")
+  if weights is not None and weights != "imagenet":
     model.load_weights(str(weights))
   return model
 

@@ -25,7 +25,7 @@ assert skeleton.ROOT == 0 and all(child == b + 1 for b, (_, child) in enumerate(
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 _IMAGENET_RGB_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_RGB_STD = (0.229, 0.224, 0.225)
-IMAGE_PREPROCESSING_MODES = ("caffe", "imagenet_standardize", "none")
+IMAGE_PREPROCESSING_MODES = ("caffe", "imagenet_standardize", "minus_one_to_one", "none")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -159,7 +159,8 @@ class ImagePreprocessing(keras.layers.Layer):
 
   Modes: 'caffe' (what `keras.applications.ResNet50` ImageNet weights expect: x255, RGB->BGR,
   minus the ImageNet mean), 'imagenet_standardize' ((x - mean) / std per RGB channel),
-  'none' (identity).
+  'minus_one_to_one' (2x - 1: what `keras.applications.MobileNetV2` weights expect), 'none'
+  (identity).
   """
 
   def __init__(self, mode="imagenet_standardize", **kwargs):
@@ -177,6 +178,8 @@ class ImagePreprocessing(keras.layers.Layer):
       mean = keras.ops.convert_to_tensor(_IMAGENET_RGB_MEAN, dtype=images.dtype)
       std = keras.ops.convert_to_tensor(_IMAGENET_RGB_STD, dtype=images.dtype)
       return (images - mean) / std
+    if self.mode == "minus_one_to_one":
+      return images * 2.0 - 1.0
     return images
 
   def compute_output_shape(self, input_shape):

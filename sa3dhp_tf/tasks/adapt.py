@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
@@ -251,7 +252,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   selection_rule: how the reported checkpoint is picked without target labels.
   model_kwargs: further `RelationDistillationModel` arguments.
   """
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   energies = list(energies)
   source_info = stage_io.read_stage_info(source_dir, "source")
   data_dir = data_dir or source_info["settings"]["data_dir"]

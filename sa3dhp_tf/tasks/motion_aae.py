@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import metrics
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
@@ -42,7 +43,7 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
   mixes normal and twice-as-fast motion so E_m also knows the slow-backward anchors raw[::2].
   `model_kwargs`: further `MotionAutoencoder` arguments (lstm_units, motion_dim, ...); the latent
   size and range always come from the pose AAE."""
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   paths = records.shard_paths(data_dir, "mocap")

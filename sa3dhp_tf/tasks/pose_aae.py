@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from sa3dhp_tf import metrics
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
@@ -29,7 +30,7 @@ def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_p
   """Trains E_p/D_p on random virtual views of the mocap split; writes the stage output with
   held-out reconstruction MPJPE and the plausibility of decoded prior samples.
   `model_kwargs`: constructor arguments of `PoseAutoencoder` (latent_dim, latent_range, ...)."""
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
   with strategy.scope():

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import relations
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
@@ -70,7 +71,7 @@ def train_relation_networks(model_dir, pose_aae_dir=gin.REQUIRED, motion_aae_dir
   """Trains one relation network per key. `pose_side_overrides` {key: other_key} trains key's
   network on another relation's pose side: the placebo control (a relation net taught the wrong
   transformation)."""
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed, jit_compile)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   motion_ae = None
   keys = tuple(relation_keys)

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import reproducibility
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
@@ -72,7 +73,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   `latent_loss_weight`: weight of the extra latent-target term `|G^s(x) - E_p(y)|` (see
   `SourcePoseRegressor`; 0 = the paper's pose loss alone). `joint_head_weight`: weight of the
   auxiliary joint-regression head on G's first FC features (training only; 0 = none)."""
-  keras.utils.set_random_seed(seed)
+  reproducibility.seed_everything(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   sources = [(data_dir, train_split, 1.0), *extra_sources]
