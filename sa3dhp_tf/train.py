@@ -6,7 +6,8 @@ r"""Runs one training stage.
 The stage is `--stage` if given, else the gin binding `train.stage`. Configuration errors
 (unknown stage, missing gin file, bad binding) print one line naming the culprit, exit with
 status 2 and write nothing. The full parsed config is written to `model_dir/config.gin` before
-training and the operative config to `model_dir/operative_config.gin` after it.
+training and the operative config to `model_dir/operative_config.gin` after it. In a multi-worker
+run only the chief writes into `--model_dir` (see `sa3dhp_tf.distribution`).
 """
 
 import os
@@ -17,6 +18,7 @@ from absl import logging
 import gin
 
 from sa3dhp_tf import config
+from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
 
 FLAGS = flags.FLAGS
@@ -40,20 +42,23 @@ def main(argv):
     tasks.check_stage(stage_name)
   except KeyError as e:  # the stage registry's lookup
     raise errors.UserError(e.args[0] if e.args else str(e)) from e
+  # Before anything else touches TensorFlow: a multi-worker strategy configures the runtime.
+  distribution.make_strategy()
   created = not os.path.exists(FLAGS.model_dir)
-  errors.ensure_writable_dir(FLAGS.model_dir, "--model_dir")
-  config.write_config(FLAGS.model_dir, "config.gin", gin.config_str())
-  logging.info("running stage %s into %s", stage_name, FLAGS.model_dir)
-  try:
+  with distribution.worker_model_dir(FLAGS.model_dir) as model_dir:
+    errors.ensure_writable_dir(model_dir, "--model_dir")
+    config.write_config(model_dir, "config.gin", gin.config_str())
+    logging.info("running stage %s into %s", stage_name, model_dir)
     try:
-      stage_fn(FLAGS.model_dir)
-    except FileNotFoundError as e:
-      raise errors.UserError(str(e)) from e
-  except errors.UserError:
-    if created:
-      remove_if_untrained(FLAGS.model_dir)
-    raise
-  config.write_config(FLAGS.model_dir, "operative_config.gin", gin.operative_config_str())
+      try:
+        stage_fn(model_dir)
+      except FileNotFoundError as e:
+        raise errors.UserError(str(e)) from e
+    except errors.UserError:
+      if created:
+        remove_if_untrained(FLAGS.model_dir)
+      raise
+    config.write_config(model_dir, "operative_config.gin", gin.operative_config_str())
 
 
 def remove_if_untrained(model_dir):

@@ -109,7 +109,8 @@ class ProjectionHead(keras.layers.Layer):
     self.built = True
 
   def call(self, inputs):
-    return self.out(self.hidden(inputs))
+    # float32 under a mixed-precision policy: InfoNCE's logits and softmax stay float32.
+    return keras.ops.cast(self.out(self.hidden(inputs)), "float32")
 
   def compute_output_shape(self, input_shape):
     return tuple(input_shape[:-1]) + (self.output_units,)

@@ -49,6 +49,7 @@ Diagnostics: the `latent_std` / `latent_std_ratio` / `collapse` metrics, `Latent
 import keras
 import tensorflow as tf
 
+from sa3dhp_tf import distribution
 from sa3dhp_tf import relations
 from sa3dhp_tf.data import batch_contract as contract
 from sa3dhp_tf.data.batch_contract import counterpart_key  # noqa: F401  (re-exported)
@@ -559,6 +560,7 @@ class RelationDistillationModel(keras.Model):
           optimizer = keras.optimizers.Adam(learning_rate=float(spec), name=f"{energy}_adam")
         else:
           optimizer = keras.optimizers.get(spec)
+        optimizer = distribution.loss_scaled(optimizer)  # mixed_float16 only
         if any(optimizer is other for other in resolved.values()):
           raise ValueError(f"energy {energy!r} shares its optimiser instance with another "
                            "energy; give each energy its own")

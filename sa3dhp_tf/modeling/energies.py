@@ -307,7 +307,11 @@ def _domain_discriminator(model):
   return keras.Sequential(
       [keras.layers.Dense(u, activation="leaky_relu", name=f"domain_disc_fc{i}")
        for i, u in enumerate(model.discriminator_units)]
-      + [keras.layers.Dense(1, name="domain_disc_out")], name="domain_discriminator")
+      + [keras.layers.Dense(1, name="domain_disc_out")]
+      # Under a mixed-precision policy the logits go to the loss in float32.
+      + ([] if keras.mixed_precision.global_policy().compute_dtype == "float32" else
+         [keras.layers.Activation("linear", dtype="float32", name="domain_disc_float32")]),
+      name="domain_discriminator")
 
 
 def _domain_adversarial_loss(inputs):

@@ -107,7 +107,7 @@ class ImageToLatent(keras.Model):
       x = layer(x)
       if features is None:
         features = x
-    return self.bound(self.latent_head(x)), features
+    return sl.float32_cast(self.bound(self.latent_head(x))), sl.float32_cast(features)
 
   def call(self, images, training=False):
     """z `[B, latent_dim]` for images `[B, H, W, 3]` float32 in [0, 1]."""
@@ -314,7 +314,7 @@ class SourcePoseRegressor(keras.Model):
       per_sample = per_sample + self.latent_loss_weight * latent_mae
     head_mpjpe = None
     if self.joint_head is not None:
-      head_diff = (tf.reshape(self.joint_head(features), tf.shape(poses)) * self.pose_scale_mm
+      head_diff = (tf.reshape(sl.float32_cast(self.joint_head(features)), tf.shape(poses)) * self.pose_scale_mm
                    - poses)
       per_sample = per_sample + self.joint_head_weight * sl.reconstruction_error(
           head_diff / self.pose_scale_mm, self.pose_loss)
@@ -343,10 +343,11 @@ class SourcePoseRegressor(keras.Model):
     images, poses, sample_weight = self._unpack(data)
     with tf.GradientTape() as tape:
       losses = self._pose_losses(images, poses, sample_weight, training=True)
+      scaled = self.optimizer.scale_loss(losses[0])  # mixed_float16 loss scaling
     variables = self.image_to_latent.trainable_variables
     if self.joint_head is not None:
       variables = variables + self.joint_head.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(losses[0], variables), variables))
+    self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
     return self._record(*losses)
 
   def test_step(self, data):

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sa3dhp_tf import distribution
 from sa3dhp_tf import skeleton
 
 PACKAGE = "sa3dhp_tf"
@@ -190,6 +191,23 @@ class ImagePreprocessing(keras.layers.Layer):
     return config
 
 
+def float32_output(x, name):
+  """`x` as a float32 model output. Under a mixed-precision policy (README "GPUs") layers
+  compute in float16/bfloat16; every network ends with this so losses, energies, InfoNCE and
+  metrics are computed in float32, as Keras' mixed-precision guide asks. An identity that adds
+  no layer under the float32 policy."""
+  if keras.mixed_precision.global_policy().compute_dtype == "float32":
+    return x
+  return keras.layers.Activation("linear", dtype="float32", name=name)(x)
+
+
+def float32_cast(x):
+  """The same for subclassed layers' outputs: a cast under a mixed policy, else `x`."""
+  if keras.mixed_precision.global_policy().compute_dtype == "float32":
+    return x
+  return keras.ops.cast(x, "float32")
+
+
 def dense_stack(x, units, activation, name, final_units=None, final_activation=None,
                 final_kernel_initializer="glorot_uniform"):
   """Functional-API MLP: `Dense(u, activation)` for each u in `units`, then an optional final
@@ -199,6 +217,7 @@ def dense_stack(x, units, activation, name, final_units=None, final_activation=N
   if final_units is not None:
     x = keras.layers.Dense(int(final_units), activation=final_activation,
                            kernel_initializer=final_kernel_initializer, name=f"{name}_out")(x)
+    x = float32_output(x, f"{name}_out_float32")
   return x
 
 
@@ -337,6 +356,9 @@ class TwoOptimizerModelMixin:
     if primary_optimizer is discriminator_optimizer:
       raise ValueError("the auto-encoder and the discriminator need two distinct optimizer "
                        "instances")
+    # Dynamic loss scaling under mixed_float16, as keras.Model.compile adds for one optimizer.
+    primary_optimizer = distribution.loss_scaled(primary_optimizer)
+    discriminator_optimizer = distribution.loss_scaled(discriminator_optimizer)
     for key in ("optimizer", "loss", "metrics"):
       if kwargs.get(key) is not None:
         raise ValueError(f"{type(self).__name__}.compile takes no {key!r}; its losses are "

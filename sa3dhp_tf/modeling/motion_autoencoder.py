@@ -108,7 +108,7 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     v = keras.layers.Dense(self.motion_dim, name="encoder_out")(x)
     if self.motion_prior == "uniform":
       v = sl.BoundedLatent(self.motion_range, name="bounded_v")(v)
-    return keras.Model(sequences, v, name="motion_encoder")
+    return keras.Model(sequences, sl.float32_output(v, "v_float32"), name="motion_encoder")
 
   def _build_decoder(self):
     codes = keras.Input((self.motion_dim,), name="v")
@@ -117,7 +117,7 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       x = self._lstm(return_sequences=True, name=f"decoder_bilstm{i}")(x)
     h = keras.layers.Dense(self.latent_dim, name="decoder_out")(x)
     z = sl.BoundedLatent(self.latent_range, name="bounded_z")(h)
-    return keras.Model(codes, z, name="motion_decoder")
+    return keras.Model(codes, sl.float32_output(z, "z_float32"), name="motion_decoder")
 
   # --- inference helpers -------------------------------------------------------------------
   def call(self, latent_sequences, training=False):
@@ -196,10 +196,13 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       disc_loss = self._check(disc_loss, "discriminator loss")
       adv_loss = sl.generator_loss(self.discriminator(v, training=True))
       loss = self._check(rec_loss + self.adversarial_weight * adv_loss, "auto-encoder loss")
+      # Loss scaling under mixed_float16 (identity otherwise); apply_gradients unscales.
+      scaled_loss = self.autoencoder_optimizer.scale_loss(loss)
+      scaled_disc_loss = self.discriminator_optimizer.scale_loss(disc_loss)
     ae_vars = self._primary_variables()
     disc_vars = self._discriminator_variables()
-    ae_grads = ae_tape.gradient(loss, ae_vars)
-    disc_grads = disc_tape.gradient(disc_loss, disc_vars)
+    ae_grads = ae_tape.gradient(scaled_loss, ae_vars)
+    disc_grads = disc_tape.gradient(scaled_disc_loss, disc_vars)
     self.autoencoder_optimizer.apply_gradients(zip(ae_grads, ae_vars))
     self.discriminator_optimizer.apply_gradients(zip(disc_grads, disc_vars))
 

@@ -151,7 +151,7 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
     x = keras.layers.Flatten(name="flatten")(x)
     h = sl.dense_stack(x, self.encoder_units, self.activation, "encoder", self.latent_dim)
     z = sl.BoundedLatent(self.latent_range, name="bounded_z")(h)
-    return keras.Model(poses, z, name="pose_encoder")
+    return keras.Model(poses, sl.float32_output(z, "z_float32"), name="pose_encoder")
 
   def _build_decoder(self):
     num_bones = len(skeleton.BONES)
@@ -168,7 +168,7 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
         poses = fk(raw, scale)
       else:
         poses = fk(raw)
-    return keras.Model(z, poses, name="pose_decoder")
+    return keras.Model(z, sl.float32_output(poses, "poses_float32"), name="pose_decoder")
 
   # --- inference helpers -------------------------------------------------------------------
   def call(self, poses, training=False):
@@ -263,10 +263,13 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       loss = (rec_loss + self.latent_adversarial_weight * latent_adv
               + self.pose_adversarial_weight * pose_adv)
       loss = self._check(loss, "auto-encoder loss")
+      # Loss scaling under mixed_float16 (identity otherwise); apply_gradients unscales.
+      scaled_loss = self.autoencoder_optimizer.scale_loss(loss)
+      scaled_disc_loss = self.discriminator_optimizer.scale_loss(disc_loss)
     ae_vars = self._primary_variables()
     disc_vars = self._discriminator_variables()
-    ae_grads = ae_tape.gradient(loss, ae_vars)
-    disc_grads = disc_tape.gradient(disc_loss, disc_vars)
+    ae_grads = ae_tape.gradient(scaled_loss, ae_vars)
+    disc_grads = disc_tape.gradient(scaled_disc_loss, disc_vars)
     self.autoencoder_optimizer.apply_gradients(zip(ae_grads, ae_vars))
     self.discriminator_optimizer.apply_gradients(zip(disc_grads, disc_vars))
 

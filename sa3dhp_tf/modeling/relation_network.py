@@ -92,7 +92,7 @@ class RelationNetwork(keras.Model):
       out = sl.BoundedLatent(self.output_range, name="bounded")(delta)
     else:
       out = delta
-    self.network = keras.Model(codes, out, name="relation_mlp")
+    self.network = keras.Model(codes, sl.float32_output(out, "out_float32"), name="relation_mlp")
 
     self.loss_tracker = keras.metrics.Mean(name="loss")
     self.mae_tracker = keras.metrics.Mean(name="mae")
@@ -142,8 +142,9 @@ class RelationNetwork(keras.Model):
     anchor, counterpart = self._unpack(data)
     with tf.GradientTape() as tape:
       terms = self._terms(anchor, counterpart, training=True)
+      scaled = self.optimizer.scale_loss(terms[0])  # mixed_float16 loss scaling
     variables = self.network.trainable_variables
-    self.optimizer.apply_gradients(zip(tape.gradient(terms[0], variables), variables))
+    self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
     return self._record(*terms)
 
   def test_step(self, data):

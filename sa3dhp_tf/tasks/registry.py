@@ -35,9 +35,8 @@ def check_stage(name: str):
   fn = get_stage(name)
   settings.check_bound(name, fn, _RULES.get(name, {}))
   if name != "dry_run":
-    from sa3dhp_tf.tasks import training_loop
-    settings.check_bound("make_strategy", training_loop.make_strategy,
-                         training_loop.STRATEGY_RULES)
+    from sa3dhp_tf import distribution
+    distribution.strategy_settings()  # names a bad make_strategy binding
   if name in _CHECKS:
     _CHECKS[name]()
 

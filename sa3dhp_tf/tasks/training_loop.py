@@ -13,37 +13,20 @@ import sys
 import time
 
 from absl import logging
-import gin
 import keras
 import tensorflow as tf
 
+from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
 from sa3dhp_tf import progress
 from sa3dhp_tf import settings
 
 CHECKPOINT_DIR = "checkpoints"
-STRATEGIES = ("default", "mirrored", "one_device")
 LOG_DIR = "logs"
 
 
-@gin.configurable
-def make_strategy(name="default"):
-  """'default' (no distribution), 'mirrored' (all local GPUs, or every logical CPU device when
-  there is no GPU) or 'one_device'."""
-  if name == "default":
-    return tf.distribute.get_strategy()
-  if name == "mirrored":
-    gpus = tf.config.list_logical_devices("GPU")
-    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(devices)
-  if name == "one_device":
-    gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
-  raise settings.SettingError(f"make_strategy.name: unknown strategy {name!r}; use one of "
-                             f"{STRATEGIES}")
-
-
-STRATEGY_RULES = {"name": settings.Rule(f"one of {STRATEGIES}", lambda v: v in STRATEGIES)}
+# The one place strategies are chosen (gin: `make_strategy.*`); kept here for the stages' callers.
+make_strategy = distribution.make_strategy
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -138,7 +121,10 @@ def build_optimizers(model):
   """Creates optimizer variables now, so a restore has somewhere to put their saved state."""
   optimizer = getattr(model, "optimizer", None)
   if optimizer is not None and not optimizer.built:
-    optimizer.build(model.trainable_variables)
+    # In the model's strategy scope: under 'mirrored' and 'multi_worker' the slots are
+    # distributed variables (outside it, e.g. the relation nets failed under 'mirrored').
+    with model.distribute_strategy.scope():
+      optimizer.build(model.trainable_variables)
 
 
 def read_history(model_dir):
@@ -157,7 +143,10 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
                  {"steps": total_steps, "steps_per_loop": steps_per_loop})
   build_optimizers(model)
   checkpoints = WeightCheckpoints(os.path.join(model_dir, CHECKPOINT_DIR))
-  start = checkpoints.restore(model)
+  # A non-chief worker writes into a scratch dir but resumes from the chief's checkpoints.
+  source = WeightCheckpoints(os.path.join(distribution.checkpoint_source(model_dir),
+                                          CHECKPOINT_DIR))
+  start = source.restore(model)
   if start:
     logging.info("resumed from step %d of %s", start, model_dir)
   if verbose is None:  # a progress bar on terminals, one line per loop in log files
@@ -170,12 +159,28 @@ def run_training(model, dataset, model_dir, total_steps, steps_per_loop, callbac
   board = keras.callbacks.TensorBoard(os.path.join(model_dir, LOG_DIR), update_freq="epoch")
   step_file = progress.callback_from_env(model_dir, start, total_steps, steps_per_loop)
   callbacks = [*callbacks, *([step_file] if step_file else [])]  # a driver's progress bar
-  model.fit(dataset, epochs=total_steps // steps_per_loop, initial_epoch=start // steps_per_loop,
-            # Caller callbacks run first: a kill between them and the checkpoint only repeats the
-            # loop, never leaves a checkpoint whose loop they did not see.
-            steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
-            verbose=verbose, validation_data=validation_data, validation_steps=validation_steps,
-            shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
+  multi_worker = distribution.is_multi_worker(model.distribute_strategy)
+  if multi_worker:
+    dataset = distribution.shard_by_data(dataset)
+    if validation_data is not None:
+      validation_data = distribution.shard_by_data(validation_data)
+    distribution.with_vector_logs(model)
+  try:
+    model.fit(dataset, epochs=total_steps // steps_per_loop,
+              initial_epoch=start // steps_per_loop,
+              # Caller callbacks run first: a kill between them and the checkpoint only repeats
+              # the loop, never leaves a checkpoint whose loop they did not see.
+              steps_per_epoch=steps_per_loop, callbacks=[*callbacks, loop_callback, board],
+              verbose=verbose, validation_data=validation_data, validation_steps=validation_steps,
+              shuffle=False)  # tf.data input is shuffled by the pipeline; Keras would only warn
+  except distribution.peer_failures() as e:
+    if not multi_worker:
+      raise
+    step, _ = source.latest()
+    raise distribution.WorkerLostError(
+        f"a worker of the multi-worker run stopped ({type(e).__name__}: "
+        f"{errors.first_line(e)}); restart every worker with the same command to resume from "
+        f"checkpoint step {step} of {distribution.checkpoint_source(model_dir)}") from e
   expected = total_steps - start
   if loop_callback.batches_seen < expected:
     raise _ran_out(model_dir, loop_callback.batches_seen, expected)
