@@ -15,8 +15,7 @@ from sa3dhp_tf import model_widths  # noqa: F401  (registers the %TINY_* gin con
 GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
 
 
-class ConfigError(errors.UserError):
-  """A configuration problem a user must fix (bad file, binding or stage name)."""
+ConfigError = errors.ConfigError
 
 
 def bound_value(parameter, default):

@@ -21,6 +21,10 @@ class UserError(ValueError):
   """A problem the user must fix; the message names the file, field, flag or stage."""
 
 
+class ConfigError(UserError):
+  """A configuration problem a user must fix (bad file, binding, setting or stage name)."""
+
+
 def first_line(error) -> str:
   text = str(error).strip() or type(error).__name__
   return text.splitlines()[0]

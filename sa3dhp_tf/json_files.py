@@ -18,6 +18,8 @@ def _default(value):
 def write_json(path, payload):
   """Writes `payload` (numpy scalars and arrays allowed) to `path` through a temporary file in
   the same directory, renamed over `path`. Returns `path`."""
+  # Output checks prove a path creatable without creating it, so the folder may be new here.
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
   try:
     with open(tmp, "w") as f:

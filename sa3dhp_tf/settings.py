@@ -17,7 +17,7 @@ import numbers
 from sa3dhp_tf import errors
 
 
-class SettingError(errors.UserError):
+class SettingError(errors.ConfigError):
   """A setting (gin binding or flag) outside its allowed range."""
 
 

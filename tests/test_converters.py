@@ -438,8 +438,11 @@ def test_paper_setting_configs(path):
   text = open(os.path.join(config.GIN_CONFIG_DIR, path)).read()
   for name in datasets + ("cmu_mocap",):
     assert f"tools/convert.py {name} " in text      # the file says how to build its data
+  import testing
   try:
-    config.parse_gin([path], [])
+    # Placeholders first, then the file: its own bindings (the data dir) win.
+    config.parse_gin([], testing.required_placeholders(), finalize=False)
+    gin.parse_config_file(config.resolve_gin_file(path))
     assert gin.query_parameter("pose_aae.data_dir") == data_dir
     assert gin.query_parameter("evaluation_protocol.name") == protocol
     for stage in ("pose_aae", "motion_aae", "relation_nets", "source", "adapt"):

@@ -14,6 +14,7 @@ from sa3dhp_tf import errors
 from sa3dhp_tf import settings
 from sa3dhp_tf.data import benchmark  # registers the benchmark configurables
 import sa3dhp_tf.tasks as tasks  # registers the stages and `train.stage`
+import testing
 
 FILES = sorted(os.path.relpath(p, config.GIN_CONFIG_DIR) for p in
                glob.glob(os.path.join(config.GIN_CONFIG_DIR, "**", "*.gin"), recursive=True))
@@ -24,21 +25,10 @@ def test_there_are_configs():
           "styles/source.gin", "styles/target.gin", "tiny/stages.gin"} <= set(FILES)
 
 
-def _required_placeholders():
-  """Bindings for every `gin.REQUIRED` stage parameter (model dirs, data dirs: given per run,
-  never in a shipped file), so that the checks can run."""
-  bindings = []
-  for stage in tasks.stage_names():
-    for name, parameter in inspect.signature(tasks.get_stage(stage)).parameters.items():
-      if parameter.default is gin.REQUIRED:
-        bindings.append(f"{stage}.{name} = '/placeholder'")
-  return bindings
-
-
 def check_file(path):
   """Parses `path` (after the placeholders, so its own bindings win) and runs every stage's
   check and the benchmark builder's range checks."""
-  config.parse_gin([], _required_placeholders(), finalize=False)
+  config.parse_gin([], testing.required_placeholders(), finalize=False)
   try:
     gin.parse_config_file(config.resolve_gin_file(path))
     for stage in tasks.stage_names():

@@ -57,3 +57,19 @@ def run_tool(path, args, cwd, timeout=180):
   env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
   return subprocess.run([sys.executable, path, *args], cwd=cwd, env=env, capture_output=True,
                         text=True, timeout=timeout)
+
+
+def required_placeholders():
+  """Gin bindings for every `gin.REQUIRED` stage parameter (model dirs, data dirs: given per
+  run, never in a shipped file), so that the stage checks can run on a shipped config."""
+  import inspect
+
+  import gin
+
+  import sa3dhp_tf.tasks as tasks
+  bindings = []
+  for stage in tasks.stage_names():
+    for name, parameter in inspect.signature(tasks.get_stage(stage)).parameters.items():
+      if parameter.default is gin.REQUIRED:
+        bindings.append(f"{stage}.{name} = '/placeholder'")
+  return bindings

@@ -91,9 +91,9 @@ def check_split(data_dir, split, skip=None):
   if key in _CHECKED:
     return _CHECKED[key]
   kind = split_kind(split)
+  # A converter may leave a shard empty when a split has fewer items than shards; an empty
+  # shard is an error only when the manifest says records are missing.
   empty = [p for p in paths if os.path.getsize(p) == 0]
-  if empty and not skip:
-    raise DataError(f"shard {empty[0]} of split {split!r} is empty (0 bytes)")
   entry = ((read_manifest(data_dir) or {}).get("splits") or {}).get(split)
   expected = None if entry is None else int(entry.get("records", 0))
   if expected is None and not skip:
@@ -110,6 +110,9 @@ def check_split(data_dir, split, skip=None):
   if found > expected:
     raise DataError(f"{where} holds {found} records but {MANIFEST} lists {expected}; rebuild or "
                     "fix the manifest")
+  if dropped and not skip and empty:
+    raise DataError(f"shard {empty[0]} of split {split!r} is empty (0 bytes): the split holds "
+                    f"{found} of the {expected} records {MANIFEST} lists; rebuild the split")
   if dropped and not skip:
     raise DataError(f"{where} holds {found} of the {expected} records {MANIFEST} lists "
                     f"({dropped} missing: a truncated or replaced shard); rebuild the split, or "
