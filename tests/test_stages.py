@@ -75,8 +75,9 @@ def test_every_stage_writes_its_output(chain):
   for split in ("source_test", "target_test"):
     assert source[split]["mpjpe"] > source[split]["pa_mpjpe"] > 0
   rel = json.load(open(os.path.join(chain["rel"], "results.json")))
-  assert set(rel) == {"z3", "v2", "v3"}
-  for entry in rel.values():
+  assert set(rel) - {"dropped_records"} == {"z3", "v2", "v3"}
+  for key in ("z3", "v2", "v3"):
+    entry = rel[key]
     assert entry["latent_distance"] > 0 and np.isfinite(entry["network_mae"])
 
 
@@ -255,13 +256,13 @@ def test_source_cosine_schedule_runs_and_ends_at_its_floor(chain, tmp_path):
 
 
 def test_source_init_dir_starts_from_an_earlier_source_stage(chain, tmp_path):
-  """The fine-tuning oracle: G starts as G^s. With learning rate 0 the trained parameters stay
-  G^s's exactly (BatchNorm moving statistics still move, so they are not compared)."""
+  """The fine-tuning oracle: G starts as G^s. With learning rate 1e-30 (0 is refused as a
+  setting) every Adam step is far below a float32 ulp, so the trained parameters stay G^s's exactly (BatchNorm moving statistics still move, so they are not compared)."""
   model_dir = str(tmp_path / "finetune")
   run_stage("source", model_dir, [f"source.pose_aae_dir = '{chain['pose']}'", "source.steps = 2",
                                   f"source.init_dir = '{chain['source']}'",
                                   "source.model_kwargs = None",
-                                  "source.learning_rate = 0.0",
+                                  "source.learning_rate = 1e-30",
                                   "source.train_split = 'target_labeled'"])
   start = stage_io.load_stage(chain["source"], "source", ["image_to_latent"])[0]["image_to_latent"]
   tuned, info = stage_io.load_stage(model_dir, "source", ["image_to_latent"])

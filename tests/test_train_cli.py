@@ -111,6 +111,7 @@ def test_missing_model_dir(workdir):
 
 def test_unknown_learning_rate_decay(workdir):
   result = run_train(["--gin_file=tiny/stages.gin", "--stage=source",
-                      "--gin_bindings=source.learning_rate_decay='linear'", "--model_dir=run"],
+                      "--gin_bindings=source.learning_rate_decay='linear'",
+                      "--gin_bindings=source.pose_aae_dir='/nonexistent'", "--model_dir=run"],
                      workdir)
   assert_config_error(result, "source.learning_rate_decay", workdir)

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 
 import conftest
-from sa3dhp_tf.data.render import renderer
+from sa3dhp_tf.data import render as renderer
 from sa3dhp_tf.geometry import camera
 from sa3dhp_tf.data.render import styles
 
