@@ -6,11 +6,7 @@ import os
 import subprocess
 import sys
 
-import gin
-
-from sa3dhp_tf import config
-from sa3dhp_tf.data import benchmark
-import sa3dhp_tf.tasks as tasks
+import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,14 +17,7 @@ def subprocess_env():
   return env
 
 
-def _run_stage(stage, model_dir, bindings):
-  config.parse_gin(["tiny/stages.gin"], list(bindings), finalize=False)
-  try:
-    tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
-  finally:
-    gin.clear_config()
-
+_run_stage = testing.run_tiny_stage
 
 def _export(model_dir, fmt, output):
   result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
@@ -41,9 +30,7 @@ def exported_stage(root):
   """Trains the tiny pose AAE and source stages under `root` and exports the source stage:
   {'saved_model': version dir, 'base': its base dir, 'tflite': a .tflite file}."""
   bench = str(root / "bench")
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  benchmark.build_benchmark(bench, contact_sheet=False)
-  gin.clear_config()
+  testing.build_tiny_benchmark(bench)
   _run_stage("pose_aae", str(root / "pose"), [f"pose_aae.data_dir = '{bench}'"])
   _run_stage("source", str(root / "source"), [f"source.pose_aae_dir = '{root / 'pose'}'"])
   _export(str(root / "source"), "saved_model", str(root / "saved_model"))

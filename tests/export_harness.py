@@ -3,20 +3,10 @@ export needs (pose AAE, motion AAE, source G^s), trained for a few steps."""
 
 import os
 
-import gin
-
-from sa3dhp_tf import config
-from sa3dhp_tf.data import benchmark
+import testing
 
 
-def run_stage(stage, model_dir, bindings=(), files=("tiny/stages.gin",)):
-  import sa3dhp_tf.tasks as tasks
-  config.parse_gin(list(files), list(bindings), finalize=False)
-  try:
-    tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
-  finally:
-    gin.clear_config()
+run_stage = testing.run_tiny_stage
 
 
 def build_tiny_chain(root, stages=("pose", "motion", "source")):
@@ -24,11 +14,7 @@ def build_tiny_chain(root, stages=("pose", "motion", "source")):
   root = str(root)
   dirs = {name: os.path.join(root, name) for name in ("bench", "pose", "motion", "source",
                                                       "rel", "adapt")}
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  try:
-    benchmark.build_benchmark(dirs["bench"], contact_sheet=False)
-  finally:
-    gin.clear_config()
+  testing.build_tiny_benchmark(dirs["bench"])
   run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{dirs['bench']}'"])
   run_stage("motion_aae", dirs["motion"], [f"motion_aae.pose_aae_dir = '{dirs['pose']}'"])
   run_stage("source", dirs["source"], [f"source.pose_aae_dir = '{dirs['pose']}'"])

@@ -23,6 +23,7 @@ import pytest
 from cli_harness import own_stderr_lines
 from cli_harness import REPO_ROOT
 from cli_harness import run_command
+import testing
 
 DOC_PATH = os.path.join(REPO_ROOT, "docs", "errors.md")
 TRAIN = ("-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin")
@@ -260,29 +261,9 @@ CASES = [
 
 # --- fixtures: the benchmark, the stages, and all commands run once -----------------------------
 
-def _run_stage(stage, model_dir, bindings):
-  import gin
-  from sa3dhp_tf import config
-  import sa3dhp_tf.tasks as tasks
-  config.parse_gin(["tiny/stages.gin"], list(bindings), finalize=False)
-  try:
-    tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
-  finally:
-    gin.clear_config()
+_run_stage = testing.run_tiny_stage
 
-
-def _build_bench(out, bindings=()):
-  import gin
-  from sa3dhp_tf import config
-  from sa3dhp_tf.data import benchmark
-  config.parse_gin(["benchmark/tiny.gin"], list(bindings), finalize=False)
-  try:
-    benchmark.build_benchmark(out, contact_sheet=False)
-  finally:
-    gin.clear_config()
-  return out
-
+_build_bench = testing.build_tiny_benchmark
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):

@@ -1,6 +1,5 @@
 """Schema, shard reading with named errors, augmentation and the tf.data pipelines."""
 
-import os
 
 import cv2
 import numpy as np
@@ -14,7 +13,6 @@ from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.data import schema
 from sa3dhp_tf.geometry import image_transforms
-from sa3dhp_tf.geometry import windows
 
 SIZE = 16
 

@@ -93,8 +93,8 @@ def demo(tmp_path_factory):
 def test_demo_progress_lines(demo):
   out, stdout = demo
   assert "\r" not in stdout  # captured, not a terminal: plain lines
-  for i in (1, 2, 3):
-    assert re.search(rf"^== step {i}/3: .* \(elapsed \d+ min \d\d s\)$", stdout, re.M), stdout
+  for i in (1, 2, 3, 4):
+    assert re.search(rf"^== step {i}/4: .* \(elapsed \d+ min \d\d s\)$", stdout, re.M), stdout
   for k in range(1, NUM_TRAINING_STAGES + 1):
     assert re.search(rf"^\[ablation\] \[{k}/{NUM_TRAINING_STAGES}\] .*: done in .* \| elapsed ",
                      stdout, re.M), stdout
@@ -128,8 +128,24 @@ def test_demo_short_answer_matches_the_runs(demo):
   summary = json.load(open(out / "summary.json"))
   assert summary["num_test_frames"] == manifest["splits"]["target_test"]["frames"]
   assert summary["num_test_sequences"] == manifest["splits"]["target_test"]["sequences"]
-  for path in re.findall(r"^  [a-z0-9 ()-]+?  +(/\S+)$", answer, re.M):
+  paths = re.findall(r"^  [A-Za-z0-9 ()-]+?  +(/\S+)$", answer, re.M)
+  for path in paths:
     assert os.path.exists(path), path
+  assert str(out / "exported" / "sa3dhp_int8.tflite") in paths
+
+
+def test_demo_exports_the_adapted_model(demo):
+  import tensorflow as tf
+  from ai_edge_litert import interpreter as litert
+  out, stdout = demo
+  serving = out / "exported" / "saved_model" / "1"
+  assert f"SavedModel {out / 'exported' / 'saved_model'}/1" in stdout
+  metadata = json.load(open(serving / "metadata.json"))
+  assert metadata["stage"] == "adapt" and metadata["format"] == "saved_model"
+  loaded = tf.saved_model.load(str(serving))
+  assert {"serving_default", "serving_bytes", "serving_clip"} <= set(loaded.signatures)
+  tflite = litert.Interpreter(model_path=str(out / "exported" / "sa3dhp_int8.tflite"))
+  assert tflite.get_input_details()[0]["dtype"] == np.uint8
 
 
 def test_demo_pictures(demo):
@@ -147,5 +163,6 @@ def test_demo_rerun_skips_finished_work(demo):
   again = _run_demo(out)
   assert "benchmark already built" in again
   assert again.count("already done, skipped") == NUM_TRAINING_STAGES
-  assert "started" not in again.split("== step 3/3")[0]
+  assert "already exported" in again
+  assert "started" not in again.split("== step 4/4")[0]
   assert first[first.index("What came out"):] == again[again.index("What came out"):]

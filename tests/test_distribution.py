@@ -14,9 +14,9 @@ import pytest
 from sa3dhp_tf import config
 from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
-from sa3dhp_tf.data import benchmark
 
 from sa3dhp_tf import local_cluster as harness
+import testing
 
 REPO = harness.REPO
 
@@ -29,11 +29,7 @@ def _clean_gin():
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("bench"))
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  benchmark.build_benchmark(out, contact_sheet=False)
-  gin.clear_config()
-  return out
+  return testing.build_tiny_benchmark(str(tmp_path_factory.mktemp("bench")))
 
 
 def _bind(*bindings):

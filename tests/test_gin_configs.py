@@ -3,7 +3,6 @@ value it binds passes the stage checks the training binary runs (a typo in a val
 not an hour into a run)."""
 
 import glob
-import inspect
 import os
 
 import gin

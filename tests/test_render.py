@@ -2,7 +2,6 @@
 transforms, depth order, facing cues, camera framing, degradations and input checks."""
 
 import dataclasses
-import os
 import pickle
 
 import gin

@@ -13,10 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from sa3dhp_tf import config
 from sa3dhp_tf import reproducibility
-from sa3dhp_tf.data import benchmark
-import sa3dhp_tf.tasks as tasks
+import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,15 +22,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def pose_stage(tmp_path_factory):
   root = tmp_path_factory.mktemp("repro")
-  bench = str(root / "bench")
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  benchmark.build_benchmark(bench, contact_sheet=False)
+  bench = testing.build_tiny_benchmark(str(root / "bench"))
   pose_dir = str(root / "pose")
-  config.parse_gin(["tiny/stages.gin"], [f"pose_aae.data_dir = '{bench}'"], finalize=False)
-  try:
-    tasks.get_stage("pose_aae")(pose_dir)
-  finally:
-    gin.clear_config()
+  testing.run_tiny_stage("pose_aae", pose_dir, [f"pose_aae.data_dir = '{bench}'"])
   return pose_dir
 
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from sa3dhp_tf import config
-from sa3dhp_tf.data import benchmark
 import sa3dhp_tf.tasks as tasks
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
+import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -29,21 +29,10 @@ def _env():
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-  out = str(tmp_path_factory.mktemp("bench"))
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  benchmark.build_benchmark(out, contact_sheet=False)
-  gin.clear_config()
-  return out
+  return testing.build_tiny_benchmark(str(tmp_path_factory.mktemp("bench")))
 
 
-def run_stage(stage, model_dir, bindings=(), files=("tiny/stages.gin",)):
-  config.parse_gin(list(files), list(bindings), finalize=False)
-  try:
-    tasks.check_stage(stage)
-    return tasks.get_stage(stage)(model_dir)
-  finally:
-    gin.clear_config()
-
+run_stage = testing.run_tiny_stage
 
 @pytest.fixture(scope="module")
 def chain(bench, tmp_path_factory):

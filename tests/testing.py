@@ -73,3 +73,32 @@ def required_placeholders():
       if parameter.default is gin.REQUIRED:
         bindings.append(f"{stage}.{name} = '/placeholder'")
   return bindings
+
+
+def build_tiny_benchmark(out, bindings=()):
+  """The tiny benchmark (`benchmark/tiny.gin` + `bindings`) in `out`; returns `out`."""
+  import gin
+
+  from sa3dhp_tf import config
+  from sa3dhp_tf.data import benchmark
+  config.parse_gin(["benchmark/tiny.gin"], list(bindings), finalize=False)
+  try:
+    benchmark.build_benchmark(out, contact_sheet=False)
+  finally:
+    gin.clear_config()
+  return out
+
+
+def run_tiny_stage(stage, model_dir, bindings=(), files=("tiny/stages.gin",)):
+  """Runs `stage` in this process under `files` + `bindings` after its checks; returns its
+  results."""
+  import gin
+
+  from sa3dhp_tf import config
+  import sa3dhp_tf.tasks as tasks
+  config.parse_gin(list(files), list(bindings), finalize=False)
+  try:
+    tasks.check_stage(stage)
+    return tasks.get_stage(stage)(model_dir)
+  finally:
+    gin.clear_config()
