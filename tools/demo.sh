@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: builds the default synthetic benchmark, runs every stage (pose AAE, motion AAE,
 # G^s, relation networks, adaptation, and the fine-tuning oracle), evaluates source-only vs
-# adapted on the target test split, draws the pictures and ends with a short answer in plain
+# adapted on the target test split, exports the adapted model (SavedModel, int8 TFLite), draws the pictures and ends with a short answer in plain
 # words. Time on 2 CPU cores: README ("Two commands"), measured by tools/time_demo.sh.
 # Reruns skip finished work and resume interrupted stages. Output: demo_out/.
 #
@@ -52,16 +52,38 @@ step_train() {  # every training stage, then source-only vs adapted vs oracle on
     --noprint_rows --results_md="$OUT/results.md"
 }
 
+step_export() {  # the adapted G: a SavedModel for TF Serving and an int8 TFLite file
+  local adapted="$OUT/runs/seed0/full" serving="$OUT/exported/saved_model"
+  local tflite="$OUT/exported/sa3dhp_int8.tflite"
+  if [ -d "$serving/1" ] && [ -f "$tflite" ]; then
+    echo "already exported: $serving/1, $tflite"
+    return
+  fi
+  # version 1: a rerun re-exports the same model into the same place instead of a new version
+  rm -rf "$serving" "$tflite"
+  $PY -m sa3dhp_tf.progress --step="$1" --title="SavedModel (TF Serving)" \
+    --log="$LOGS/export_saved_model.log" -- \
+    $PY -m sa3dhp_tf.export --model_dir="$adapted" --format=saved_model --output="$serving" \
+    --version=1
+  $PY -m sa3dhp_tf.progress --step="$1" --title="int8 TFLite" \
+    --log="$LOGS/export_tflite.log" -- \
+    $PY -m sa3dhp_tf.export --model_dir="$adapted" --format=tflite --quantize=int8 \
+    --output="$tflite"
+  echo "exported the adapted model: SavedModel $serving/1 (TF Serving layout), int8 TFLite $tflite"
+}
+
 step_answer() {  # pictures and the short answer (printed after the last step)
   $PY -m sa3dhp_tf.progress --step="$1" --title="pictures and the short answer" \
     --log="$LOGS/report.log" -- \
     $PY tools/demo_report.py --runs="$OUT/runs" --data_dir="$OUT/benchmark" \
-    --output_dir="$OUT" --results_md="$OUT/results.md"
+    --output_dir="$OUT" --results_md="$OUT/results.md" \
+    --exported_dir="$OUT/exported"
 }
 
-STEPS=(benchmark train answer)
+STEPS=(benchmark train export answer)
 TITLES=("build the synthetic benchmark"
         "train the stages and evaluate on the target test split"
+        "export the adapted model (SavedModel for TF Serving, int8 TFLite)"
         "draw the pictures and write the short answer")
 
 # --- run them --------------------------------------------------------------------------------

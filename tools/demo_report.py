@@ -37,6 +37,8 @@ flags.DEFINE_string("output_dir", None, "Where the pictures and summary go (defa
 flags.DEFINE_string("adapted_row", "full", "Ablation row reported as 'adapted'.")
 flags.DEFINE_integer("frames", 4, "Target test frames in the skeleton panel.")
 flags.DEFINE_string("results_md", None, "The ablation's markdown table, to point to.")
+flags.DEFINE_string("exported_dir", None, "Where tools/demo.sh exported the adapted model "
+                    "(saved_model/, sa3dhp_int8.tflite), to point to.")
 
 MEAN_POSE_BATCHES = 8  # of 256 source frames: plenty for a mean pose
 
@@ -95,7 +97,8 @@ def panel_index(sequences, count):
   return np.unique(np.linspace(0, len(sequences) - 1, count).round().astype(int))
 
 
-def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=None):
+def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=None,
+                 exported_dir=None):
   """Computes the answer, writes the pictures and summary files; returns the printed lines."""
   from sa3dhp_tf.evaluation import pose_figures
   from sa3dhp_tf.tasks import stage_io
@@ -136,6 +139,10 @@ def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=Non
                ("source-only model", os.path.join(source_dir, "models")),
                ("adapted model", os.path.join(adapted_dir, "models")),
                ("per-stage logs", os.path.join(runs, "logs"))]
+  if exported_dir:
+    exported = [("SavedModel (TF Serving)", os.path.join(exported_dir, "saved_model", "1")),
+                ("int8 TFLite", os.path.join(exported_dir, "sa3dhp_int8.tflite"))]
+    locations[5:5] = [(name, path) for name, path in exported if os.path.exists(path)]
   lines = short_answer(table, adapted_row, floor, paired, locations)
   summary = {"source_only_mpjpe": table["source_only"]["target_mpjpe"]["mean"],
              "adapted_mpjpe": table[adapted_row]["target_mpjpe"]["mean"],
@@ -163,7 +170,7 @@ def main(argv):
     fail(f"--frames must be at least 1, got {FLAGS.frames}")
   output_dir = FLAGS.output_dir or os.path.dirname(os.path.abspath(FLAGS.runs))
   lines = write_report(FLAGS.runs, FLAGS.data_dir, output_dir, FLAGS.adapted_row, FLAGS.frames,
-                       FLAGS.results_md)
+                       FLAGS.results_md, FLAGS.exported_dir)
   print("\n".join(lines))
 
 
