@@ -13,21 +13,22 @@ _LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\
                        r"|[IW]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] )")
 
 
-def command_env():
+def command_env(repo_root=REPO_ROOT):
   env = dict(os.environ)
   env["TF_CPP_MIN_LOG_LEVEL"] = "2"
   # The package may or may not be installed into the interpreter; the source tree comes first.
-  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+  env["PYTHONPATH"] = os.pathsep.join([repo_root] + [p for p in [env.get("PYTHONPATH")] if p])
   return env
 
 
-def run_command(args, cwd, timeout=300):
+def run_command(args, cwd, timeout=300, repo_root=REPO_ROOT):
   """`args` after the interpreter: ['-m', 'sa3dhp_tf.train', ...] or ['tools/x.py', ...]
-  (tool paths are taken relative to the repository)."""
+  (tool paths are taken relative to the repository). `repo_root` is the source tree that runs
+  (another checkout of the project for tools/bad_inputs_before_after.py)."""
   args = list(args)
   if args and args[0].startswith("tools/"):
-    args[0] = os.path.join(REPO_ROOT, args[0])
-  return subprocess.run([sys.executable, *args], cwd=cwd, env=command_env(),
+    args[0] = os.path.join(repo_root, args[0])
+  return subprocess.run([sys.executable, *args], cwd=cwd, env=command_env(repo_root),
                         capture_output=True, text=True, timeout=timeout)
 
 

@@ -261,26 +261,34 @@ CASES = [
 
 # --- fixtures: the benchmark, the stages, and all commands run once -----------------------------
 
-_run_stage = testing.run_tiny_stage
+# The inputs every case starts from, as data, so that tools/bad_inputs_before_after.py builds the
+# same ones with another checkout's commands. (name, benchmark.gin bindings)
+BENCHMARKS = [
+    ("bench", []),
+    # Only the split evaluate reads, at another image size.
+    ("bench40", ["build_benchmark.image_size = 40",
+                 "build_benchmark.splits = {'target_test': @target_test/SplitSpec()}"]),
+]
+# (name, stage, tiny/stages.gin bindings); {placeholders} name earlier entries.
+STAGES = [
+    ("pose", "pose_aae", ["pose_aae.data_dir = '{bench}'"]),
+    ("pose_other", "pose_aae", ["pose_aae.data_dir = '{bench}'", "pose_aae.seed = 1",
+                                "pose_aae.steps = 2"]),
+    ("motion_other", "motion_aae", ["motion_aae.pose_aae_dir = '{pose_other}'",
+                                    "motion_aae.steps = 2"]),
+    ("source", "source", ["source.pose_aae_dir = '{pose}'"]),
+]
 
-_build_bench = testing.build_tiny_benchmark
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
   root = tmp_path_factory.mktemp("bad_inputs")
-  p = {"bench": _build_bench(str(root / "bench"))}
-  # Only the split evaluate reads, at another image size.
-  p["bench40"] = _build_bench(str(root / "bench40"), [
-      "build_benchmark.image_size = 40",
-      "build_benchmark.splits = {'target_test': @target_test/SplitSpec()}"])
-  for name in ("pose", "pose_other", "motion_other", "source"):
+  p = {}
+  for name, bindings in BENCHMARKS:
+    p[name] = testing.build_tiny_benchmark(str(root / name), bindings)
+  for name, stage, bindings in STAGES:
     p[name] = str(root / name)
-  _run_stage("pose_aae", p["pose"], [f"pose_aae.data_dir = '{p['bench']}'"])
-  _run_stage("pose_aae", p["pose_other"], [f"pose_aae.data_dir = '{p['bench']}'",
-                                           "pose_aae.seed = 1", "pose_aae.steps = 2"])
-  _run_stage("motion_aae", p["motion_other"], [f"motion_aae.pose_aae_dir = '{p['pose_other']}'",
-                                               "motion_aae.steps = 2"])
-  _run_stage("source", p["source"], [f"source.pose_aae_dir = '{p['pose']}'"])
+    testing.run_tiny_stage(stage, p[name], [_fill(b, p) for b in bindings])
   return p
 
 
@@ -288,7 +296,9 @@ def _fill(text, values):
   return text.format(**values)
 
 
-def _run_case(case, paths, root):
+def run_case(case, paths, root, run=run_command):
+  """Runs `case` in its own folder under `root` with `run` (a `cli_harness.run_command`);
+  returns (result, placeholder values, the command's working dir)."""
   case_dir = os.path.join(root, case.name)
   os.makedirs(case_dir)
   cwd = os.path.join(case_dir, "cwd")
@@ -296,35 +306,45 @@ def _run_case(case, paths, root):
   values = dict(paths, out=os.path.join(case_dir, "out"))
   if case.prepare:
     values.update(case.prepare(paths, case_dir))
-  result = run_command([_fill(a, values) for a in case.args], cwd)
+  result = run([_fill(a, values) for a in case.args], cwd)
   return result, values, cwd
+
+
+def contract_breaches(case, result, values, cwd):
+  """What the command did against the contract (README, "Errors"): an empty list when it exited
+  with 2, printed exactly one `error:` line naming the culprit, no traceback, and wrote nothing
+  where it should not."""
+  lines = own_stderr_lines(result.stderr)
+  breaches = []
+  if result.returncode != 2:
+    breaches.append(f"exit status {result.returncode}")
+  if "Traceback" in result.stderr:
+    breaches.append("traceback")
+  if len(lines) != 1 or not lines[0].startswith("error: "):
+    breaches.append(f"{len(lines)} stderr lines, {sum(l.startswith('error: ') for l in lines)} "
+                    "of them `error:` lines")
+  if not any(_fill(case.culprit, values) in line for line in lines if line.startswith("error: ")):
+    breaches.append("culprit not named")
+  for path in case.absent:
+    if os.path.exists(_fill(path, values)):
+      breaches.append(f"wrote {_fill(path, values)}")
+  if os.listdir(cwd):
+    breaches.append(f"wrote {os.listdir(cwd)} into the working dir")
+  return breaches
 
 
 @pytest.fixture(scope="module")
 def outcomes(paths, tmp_path_factory):
   root = str(tmp_path_factory.mktemp("cases"))
   with concurrent.futures.ThreadPoolExecutor(2) as pool:
-    futures = {case.name: pool.submit(_run_case, case, paths, root) for case in CASES}
+    futures = {case.name: pool.submit(run_case, case, paths, root) for case in CASES}
     return {name: future.result() for name, future in futures.items()}
-
-
-KNOWN_EXTRA_LINES = {"rerun_with_other_latent_size"}  # an I-line of absl reaches stderr too
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input_is_one_named_error(case, outcomes):
-  if case.name in KNOWN_EXTRA_LINES:
-    pytest.xfail("exits 2 naming the checkpoint, but more stderr lines than the one error "
-                 "line reach the user (issue 12 stays open)")
   result, values, cwd = outcomes[case.name]
-  lines = own_stderr_lines(result.stderr)
-  assert result.returncode == 2, (result.returncode, result.stderr[-3000:])
-  assert "Traceback" not in result.stderr, result.stderr[-3000:]
-  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-3000:]
-  assert _fill(case.culprit, values) in lines[0], lines[0]
-  for path in case.absent:
-    assert not os.path.exists(_fill(path, values)), _fill(path, values)
-  assert os.listdir(cwd) == [], os.listdir(cwd)
+  assert contract_breaches(case, result, values, cwd) == [], result.stderr[-3000:]
 
 
 def test_skip_bad_records_warns_and_counts(paths, tmp_path):

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 from absl import logging
 import keras
@@ -107,13 +108,24 @@ class WeightCheckpoints:
     """Loads the latest checkpoint into `model` (compiled, optimizers built); returns its step."""
     step, path = self.latest()
     if path:
-      try:
-        model.load_weights(path)
-      except Exception as e:  # truncated file (h5py/OSError) or another model (ValueError)
+      # Keras warns about each part it skips (e.g. the optimizer) before it raises on a model of
+      # another shape; those warnings only restate the error below, so they are held back and
+      # shown only when the restore succeeds.
+      with warnings.catch_warnings(record=True) as held:
+        try:
+          model.load_weights(path)
+          failure = None
+        except Exception as e:  # truncated file (h5py/OSError) or another model (ValueError)
+          failure = e
+      if failure is not None:
         raise errors.UserError(
-            f"cannot restore checkpoint {path} ({type(e).__name__}: {errors.first_line(e)}): "
-            "it is damaged or was written by a model of another shape; delete it to restart "
-            "from the previous one, or use a new model dir") from e
+            f"cannot restore checkpoint {path} ({type(failure).__name__}: "
+            f"{errors.first_line(failure)}): it is damaged or was written by a model of another "
+            "shape; delete it to restart from the previous one, or use a new model dir"
+        ) from failure
+      for warning in held:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                               warning.lineno)
     return step
 
 
