@@ -10,7 +10,6 @@ import sys
 import gin
 
 from sa3dhp_tf import errors
-from sa3dhp_tf import model_widths  # noqa: F401  (registers the %TINY_* gin constants)
 
 GIN_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gin_configs")
 
@@ -64,18 +63,32 @@ def parse_gin(gin_files, gin_bindings, finalize=True):
     try:
       gin.parse_config_file(path)
     except Exception as e:  # gin raises several types; all mean "this file is bad"
-      raise ConfigError(f"bad gin file {path}: {_first_line(e)}") from e
+      raise ConfigError(f"bad gin file {path}: {_first_line(e)}{_hint(e)}") from e
   for binding in gin_bindings or []:
     try:
       gin.parse_config(binding)
     except Exception as e:
-      raise ConfigError(f"bad gin binding {binding!r}: {_first_line(e)}") from e
+      raise ConfigError(f"bad gin binding {binding!r}: {_first_line(e)}{_hint(e)}") from e
   if finalize:
     gin.finalize()
   return files
 
 
 _first_line = errors.first_line
+
+# Stage settings that moved: what an old config meets and where the setting lives now.
+_MOVED = {
+    "model_kwargs": "the model settings are now bound one by one on the model class, e.g. "
+                    "PoseAutoencoder.latent_dim = 32, MotionAutoencoder.lstm_units, "
+                    "ImageToLatent.backbone, RelationDistillationModel.projection_units",
+}
+
+
+def _hint(error):
+  for name, where in _MOVED.items():
+    if f"parameter named '{name}'" in str(error):
+      return f" ({where})"
+  return ""
 
 
 def write_config(model_dir: str, name: str, text: str) -> str:

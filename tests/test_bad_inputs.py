@@ -28,9 +28,6 @@ import testing
 DOC_PATH = os.path.join(REPO_ROOT, "docs", "errors.md")
 TRAIN = ("-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin")
 EVALUATE = ("-m", "sa3dhp_tf.evaluate")
-# Braces doubled: the arguments of a case are filled in with str.format.
-TINY_LATENT = ("{{'encoder_units': (64,), 'decoder_units': (64,), 'discriminator_units': (32,), "
-               "'latent_dim': %d}}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,9 +214,18 @@ CASES = [
          (*TRAIN, *POSE, "--model_dir={stage}"), "cannot restore checkpoint",
          _copy_stage("pose", _halve_latest_checkpoint), absent=()),
     Case("rerun_with_other_latent_size", "rerunning into a model dir with a different latent size",
-         (*TRAIN, *POSE, "--gin_bindings=pose_aae.model_kwargs = " + TINY_LATENT % 4,
+         (*TRAIN, *POSE, "--gin_bindings=PoseAutoencoder.latent_dim = 4",
           "--model_dir={stage}"), "cannot restore checkpoint",
          _copy_stage("pose", lambda stage: None), absent=()),
+    Case("misspelt_model_setting", "a misspelt model setting (`PoseAutoencoder.latnt_dim`)",
+         (*TRAIN, *POSE, "--gin_bindings=PoseAutoencoder.latnt_dim = 4", "--model_dir={out}"),
+         "doesn't have a parameter named 'latnt_dim'"),
+    Case("derived_model_setting", "a model setting the stage derives (`ImageToLatent.latent_dim`)",
+         (*TRAIN, *SOURCE, "--gin_bindings=ImageToLatent.latent_dim = 4", "--model_dir={out}"),
+         "'ImageToLatent' doesn't have a parameter named 'latent_dim'"),
+    Case("old_model_kwargs_route", "the removed `pose_aae.model_kwargs` dict",
+         (*TRAIN, *POSE, "--gin_bindings=pose_aae.model_kwargs = {{'latent_dim': 4}}",
+          "--model_dir={out}"), "PoseAutoencoder.latent_dim = 32"),
     Case("other_image_size", "a model evaluated on data of another image size",
          (*EVALUATE, "--model_dir={source}", "--data_dir={bench40}", *EVAL_OUT),
          "holds 40 px ones"),

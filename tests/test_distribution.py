@@ -126,9 +126,10 @@ _POSE_BINDINGS = [
     "make_strategy.collective_timeout_s = 120",
     "pose_aae.batch_size = 64", "pose_aae.num_prior_samples = 16",
     "pose_aae.eval_splits = ('source_test',)",
-    "pose_aae.model_kwargs = {'encoder_units': (32,), 'decoder_units': (32,),"
-    " 'discriminator_units': (8,), 'latent_dim': 8, 'latent_adversarial_weight': 0.0,"
-    " 'pose_adversarial_weight': 0.0}",
+    "PoseAutoencoder.encoder_units = (32,)", "PoseAutoencoder.decoder_units = (32,)",
+    "PoseAutoencoder.discriminator_units = (8,)", "PoseAutoencoder.latent_dim = 8",
+    "PoseAutoencoder.latent_adversarial_weight = 0.0",
+    "PoseAutoencoder.pose_adversarial_weight = 0.0",
 ]
 
 

@@ -243,7 +243,8 @@ def test_source_regressor_latent_target_loss():
 
   latent.compile(keras.optimizers.Adam(1e-3))
   encoder_before = [w.copy() for w in pose_ae.encoder.get_weights()]
-  latent.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=3, verbose=0)
+  latent.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=3, verbose=0,
+             shuffle=False)  # a tf.data input: Keras would only warn that it cannot shuffle
   for a, b in zip(encoder_before, pose_ae.encoder.get_weights()):
     np.testing.assert_array_equal(a, b)
   assert _eager_eval(latent, data)["latent_mae"] < logs["latent_mae"]
@@ -269,7 +270,8 @@ def test_source_regressor_joint_head_trains_and_leaves_g_unchanged():
   assert logs["joint_head_mpjpe_mm"] > 0.0 and "joint_head_mpjpe_mm" not in _eager_eval(plain, data)
   head_before = [w.copy() for w in headed.joint_head.get_weights()]
   headed.compile(keras.optimizers.Adam(1e-3))
-  headed.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=5, verbose=0)
+  headed.fit(tf.data.Dataset.from_tensor_slices(data).batch(4), epochs=5, verbose=0,
+             shuffle=False)  # a tf.data input: Keras would only warn that it cannot shuffle
   assert _eager_eval(headed, data)["joint_head_mpjpe_mm"] < logs["joint_head_mpjpe_mm"]
   assert any(np.abs(a - b).max() > 0 for a, b in zip(head_before, headed.joint_head.get_weights()))
   assert "joint_head" not in str(network.get_config())
@@ -277,3 +279,43 @@ def test_source_regressor_joint_head_trains_and_leaves_g_unchanged():
   assert clone.joint_head_weight == 1.0 and clone.joint_head is not None
   with pytest.raises(ValueError, match="joint_head_weight"):
     itl.SourcePoseRegressor(network, plain.pose_decoder, joint_head_weight=-0.5)
+
+
+def _two_conv_backbone(input_shape, weights, widths, blocks_per_stage):
+  """A backbone defined in this test file: one conv per stage, layer names `tiny<stage>_...`."""
+  del weights, blocks_per_stage
+  images = keras.Input(input_shape)
+  x = images
+  for stage, width in zip(("stem", "res2", "res3", "res4"), (4,) + tuple(widths)):
+    x = keras.layers.Conv2D(width, 3, strides=2, padding="same", name=f"tiny{stage}_conv")(x)
+  return keras.Model(images, x, name="two_conv")
+
+
+def test_a_backbone_registered_in_the_test_file_builds_trains_by_stage_and_saves(tmp_path):
+  """Adding a backbone touches one place: its registry entry."""
+  if "two_conv" not in backbones.backbone_names():
+    backbones.register_backbone(backbones.Backbone(
+        "two_conv", _two_conv_backbone, preprocessing="minus_one_to_one",
+        stage_prefixes={s: (f"tiny{s}_",) for s in backbones.BACKBONE_STAGES},
+        imagenet_weights=False))
+  model = _small(backbone="two_conv", backbone_widths=(6, 6, 6), trainable_stages=("res3",))
+  images = _images(2)
+  assert model(images).shape == (2, LATENT)
+  # Input 32 px through four stride-2 convs: a 2x2x6 map.
+  assert tuple(model.backbone.output.shape[1:]) == (2, 2, 6)
+  trainable = {layer.name for layer in model.backbone.layers
+               if layer.trainable and layer.weights}
+  assert trainable == {"tinyres3_conv"}
+  with pytest.raises(ValueError, match="only for the backbones"):
+    backbones.build_backbone("two_conv", (SIZE, SIZE, 3), weights="imagenet")
+  with pytest.raises(ValueError, match="already registered"):
+    backbones.register_backbone(backbones.get_backbone("two_conv"))
+  testing.run_save_load(model, images, tmp_path)
+
+
+def test_backbone_stage_prefixes_must_name_every_stage():
+  with pytest.raises(ValueError, match="stage_prefixes"):
+    backbones.register_backbone(backbones.Backbone(
+        "half", _two_conv_backbone, preprocessing="minus_one_to_one",
+        stage_prefixes={"stem": ("a",)}, imagenet_weights=False))
+  assert "half" not in backbones.backbone_names()

@@ -106,9 +106,10 @@ def test_missing_or_incompatible_earlier_stage(chain, bench, tmp_path):
   # A pose AE of another latent size than the motion AE was trained on.
   other_pose = str(tmp_path / "pose16")
   run_stage("pose_aae", other_pose, [f"pose_aae.data_dir = '{bench}'", "pose_aae.steps = 2",
-                                     "pose_aae.model_kwargs = {'encoder_units': (16,), "
-                                     "'decoder_units': (16,), 'discriminator_units': (8,), "
-                                     "'latent_dim': 6}"])
+                                     "PoseAutoencoder.encoder_units = (16,)",
+                                     "PoseAutoencoder.decoder_units = (16,)",
+                                     "PoseAutoencoder.discriminator_units = (8,)",
+                                     "PoseAutoencoder.latent_dim = 6"])
   with pytest.raises(stage_io.StageError, match=r"latent_dim = 8.*needs 6"):
     run_stage("relation_nets", str(tmp_path / "r2"),
               [f"relation_nets.pose_aae_dir = '{other_pose}'",
@@ -169,9 +170,8 @@ bench, strategy, model_dir = sys.argv[1:4]
 config.parse_gin(["tiny/stages.gin"], [f"pose_aae.data_dir = '{bench}'",
                  f"make_strategy.name = '{strategy}'", "pose_aae.steps = 6",
                  "pose_aae.batch_size = 64",
-                 "pose_aae.model_kwargs = {'encoder_units': (64,), 'decoder_units': (64,),"
-                 " 'discriminator_units': (32,), 'latent_dim': 8, 'latent_adversarial_weight': 0.0,"
-                 " 'pose_adversarial_weight': 0.0}"], finalize=False)
+                 "PoseAutoencoder.latent_adversarial_weight = 0.0",
+                 "PoseAutoencoder.pose_adversarial_weight = 0.0"], finalize=False)
 tasks.get_stage("pose_aae")(model_dir)
 print(json.dumps([h["reconstruction_loss"] for h in training_loop.read_history(model_dir)]))
 """
@@ -252,7 +252,6 @@ def test_source_init_dir_starts_from_an_earlier_source_stage(chain, tmp_path):
   model_dir = str(tmp_path / "finetune")
   run_stage("source", model_dir, [f"source.pose_aae_dir = '{chain['pose']}'", "source.steps = 2",
                                   f"source.init_dir = '{chain['source']}'",
-                                  "source.model_kwargs = None",
                                   "source.learning_rate = 1e-30",
                                   "source.train_split = 'target_labeled'"])
   start = stage_io.load_stage(chain["source"], "source", ["image_to_latent"])[0]["image_to_latent"]
@@ -267,11 +266,16 @@ def test_source_init_dir_starts_from_an_earlier_source_stage(chain, tmp_path):
 def test_source_init_dir_errors(chain, tmp_path):
   with pytest.raises(stage_io.StageError, match="no_such_stage"):
     run_stage("source", str(tmp_path / "a"), [f"source.pose_aae_dir = '{chain['pose']}'",
-                                              f"source.init_dir = '{tmp_path}/no_such_stage'",
-                                              "source.model_kwargs = None"])
-  with pytest.raises(stage_io.StageError, match="model_kwargs"):
+                                              f"source.init_dir = '{tmp_path}/no_such_stage'"])
+  # The tiny widths G^s was trained with are bound again (tiny/stages.gin): accepted; another
+  # width would be ignored (G is init's), so it is refused, naming the binding.
+  with pytest.raises(stage_io.StageError,
+                     match=r"ImageToLatent.fc_units = \(8, 4\), but source.init_dir .* has "
+                           r"\[32, 16\]"):
     run_stage("source", str(tmp_path / "b"), [f"source.pose_aae_dir = '{chain['pose']}'",
-                                              f"source.init_dir = '{chain['source']}'"])
+                                              f"source.init_dir = '{chain['source']}'",
+                                              "ImageToLatent.fc_units = (8, 4)"])
+  assert not (tmp_path / "b" / "checkpoints").exists()
 
 
 def test_diagnose_source_tool_trains_every_variant(chain, tmp_path):

@@ -36,7 +36,8 @@ for seed in $SEEDS; do
   stage source "$OUT/scratch_s$seed" "source.pose_aae_dir = '$OUT/pose_aae'" "source.seed = $seed"
   stage source "$OUT/mobilenet_v2_s$seed" "source.pose_aae_dir = '$OUT/pose_aae'" \
     "source.seed = $seed" \
-    "source.model_kwargs = {'backbone': 'mobilenet_v2', 'backbone_weights': '$WEIGHTS', 'fc_units': (1024, 512)}"
+    "ImageToLatent.backbone = 'mobilenet_v2'" "ImageToLatent.backbone_weights = '$WEIGHTS'" \
+    "ImageToLatent.fc_units = (1024, 512)"
 done
 $PY - "$OUT" $SEEDS <<'PY'
 import json, os, statistics, sys

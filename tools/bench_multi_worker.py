@@ -31,16 +31,16 @@ flags.DEFINE_integer("rounds", 2, "Alternating rounds of both variants.")
 flags.DEFINE_integer("batch_size", 64, "Global batch.")
 flags.DEFINE_string("output", None, "JSON result file.")
 
-MODEL = ("pose_aae.model_kwargs = {'encoder_units': (64,), 'decoder_units': (64,),"
-         " 'discriminator_units': (32,), 'latent_dim': 8, 'latent_adversarial_weight': 0.0,"
-         " 'pose_adversarial_weight': 0.0}")
+# The tiny widths of tiny/stages.gin, adversarial terms off.
+MODEL = ("PoseAutoencoder.latent_adversarial_weight = 0.0",
+         "PoseAutoencoder.pose_adversarial_weight = 0.0")
 
 
 def _args(data, model_dir, strategy):
   bindings = [f"pose_aae.data_dir = '{data}'", f"make_strategy.name = '{strategy}'",
               f"pose_aae.steps = {FLAGS.steps}", f"pose_aae.steps_per_loop = {FLAGS.steps_per_loop}",
               f"pose_aae.batch_size = {FLAGS.batch_size}", "pose_aae.num_prior_samples = 16",
-              "pose_aae.eval_splits = ('source_test',)", MODEL]
+              "pose_aae.eval_splits = ('source_test',)", *MODEL]
   return ["--gin_file=tiny/stages.gin", "--stage=pose_aae", f"--model_dir={model_dir}",
           *[f"--gin_bindings={b}" for b in bindings]]
 

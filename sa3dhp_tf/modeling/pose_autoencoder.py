@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from sa3dhp_tf import skeleton
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling import layers as sl
 
 # Approximate Human3.6M mean bone lengths in mm (rounded), in `skeleton.BONES` order
@@ -319,3 +320,6 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
   def from_config(cls, config):
     return cls(**config)
 
+
+# The stage passes its own seed; every other argument is a gin setting (`PoseAutoencoder.*`).
+constructor_settings.register(PoseAutoencoder, given_by_stage=("seed",))

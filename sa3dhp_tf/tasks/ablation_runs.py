@@ -127,8 +127,7 @@ def train_sources(runner, out, dirs, seeds, rows, finetune_steps, shared_source=
       runner.run("source", sources[seed]["oracle_finetune"],
                  common + ["source.train_split='target_labeled'",
                            f"source.steps={finetune_steps}",
-                           f"source.init_dir='{sources[seed]['source']}'",
-                           "source.model_kwargs=None"])
+                           f"source.init_dir='{sources[seed]['source']}'"])
   return sources
 
 

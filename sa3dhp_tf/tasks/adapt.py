@@ -37,6 +37,7 @@ from sa3dhp_tf.evaluation.checkpoint_selection import SELECTION_RULES
 from sa3dhp_tf.modeling import adaptation
 from sa3dhp_tf.geometry import image_transforms
 from sa3dhp_tf.modeling import collapse_monitor
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.modeling.collapse_monitor import latent_spread
 from sa3dhp_tf.tasks import stage_io
@@ -247,17 +248,17 @@ def check_requirements(energies, inputs):
                               "motion AAE)")
 
 
-def build_model(inputs, energies, trainable_stages, loss_kind, temperature, model_kwargs,
-                learning_rates, schedule, jit_compile):
+def build_model(inputs, energies, trainable_stages, loss_kind, temperature, learning_rates,
+                schedule, jit_compile):
   """The compiled `RelationDistillationModel`, under the distribution strategy."""
   strategy = training_loop.make_strategy()
   with strategy.scope():
-    model = adaptation.RelationDistillationModel(
-        inputs.network, pose_decoder=inputs.pose_ae.decoder,
+    model = constructor_settings.build(
+        adaptation.RelationDistillationModel, image_to_latent=inputs.network,
+        pose_decoder=inputs.pose_ae.decoder,
         motion_encoder=None if inputs.motion_ae is None else inputs.motion_ae.encoder,
         relation_networks=inputs.relation_nets, energies=tuple(energies),
-        trainable_stages=tuple(trainable_stages), loss_kind=loss_kind, temperature=temperature,
-        **dict(model_kwargs or {}))
+        trainable_stages=tuple(trainable_stages), loss_kind=loss_kind, temperature=temperature)
     # learning_rates may list energies this run does not use (one table for all rows).
     model.compile(optimizers={k: v for k, v in dict(learning_rates or {}).items()
                               if k in energies},
@@ -336,7 +337,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
           trainable_stages=("res3",), loss_kind="l1", temperature=0.07,
           target_labeled_fraction=0.25, selection_rule="final_unless_collapsed",
           collapse_fraction=0.5, on_collapse="warn", eval_batches=2, diagnostic_clips=8,
-          seed=0, jit_compile=False, model_kwargs=None):
+          seed=0, jit_compile=False):
   """Adapts G (from `source_dir`) to the target videos of `data_dir`.
 
   energies: names among 'lcr', 'hcr', relation keys, the guards 'source', 'latent_spread', the
@@ -345,7 +346,7 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
     latent distance on mocap.
   learning_rates: {energy: lr}; default the authors' 2e-5 (contrastive) and 1e-5 (others).
   selection_rule: how the reported checkpoint is picked without target labels.
-  model_kwargs: further `RelationDistillationModel` arguments.
+  The model's other settings are the gin settings `RelationDistillationModel.*`.
   Returns the `AdaptationResults` (also written to `<model_dir>/results.json`).
   """
   settings.check(STAGE, RULES, locals())
@@ -357,8 +358,8 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   inputs = load_inputs(source_dir, relation_nets_dir, relation_keys)
   theta = resolve_theta(theta, inputs, relation_nets_dir)
   check_requirements(energies, inputs)
-  model = build_model(inputs, energies, trainable_stages, loss_kind, temperature, model_kwargs,
-                      learning_rates, schedule, jit_compile)
+  model = build_model(inputs, energies, trainable_stages, loss_kind, temperature, learning_rates,
+                      schedule, jit_compile)
   dataset = build_dataset(model, data_dir, batch_size, relation_keys, theta, fill_mode, seed,
                           source_batch_size, target_labeled_fraction)
   target_batch = _held_batch(data_dir, "target_train", relation_keys, theta, fill_mode,

@@ -14,6 +14,7 @@ from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.geometry import windows
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling.latent_pairs import encode_pose_windows
 from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
 from sa3dhp_tf.tasks import heldout
@@ -34,11 +35,11 @@ RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
 def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, steps=3000,
                              steps_per_loop=500, batch_size=64, strides=(1, 2),
                              learning_rate=1e-3, discriminator_learning_rate=1e-4, seed=0,
-                             jit_compile=False, model_kwargs=None):
+                             jit_compile=False):
   """Trains E_m/D_m on E_p codes of 30-frame mocap windows under random views. `strides` (1, 2)
   mixes normal and twice-as-fast motion so E_m also knows the slow-backward anchors raw[::2].
-  `model_kwargs`: further `MotionAutoencoder` arguments (lstm_units, motion_dim, ...); the latent
-  size and range always come from the pose AAE."""
+  The model's own settings (lstm_units, motion_dim, ...) are the gin settings
+  `MotionAutoencoder.*`; the latent size and range always come from the pose AAE."""
   settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed)
   pose_ae, pose_info = load_pose_autoencoder(pose_aae_dir)
@@ -46,9 +47,9 @@ def train_motion_autoencoder(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
   with strategy.scope():
-    model = MotionAutoencoder(sequence_length=windows.CLIP_LENGTH, latent_dim=pose_ae.latent_dim,
-                              latent_range=pose_ae.latent_range, seed=seed,
-                              **dict(model_kwargs or {}))
+    model = constructor_settings.build(
+        MotionAutoencoder, sequence_length=windows.CLIP_LENGTH, latent_dim=pose_ae.latent_dim,
+        latent_range=pose_ae.latent_range, seed=seed)
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.optimizers.Adam(discriminator_learning_rate), jit_compile=jit_compile)
   dataset = pipelines.mocap_windows(paths, batch_size, window_length=windows.CLIP_LENGTH,

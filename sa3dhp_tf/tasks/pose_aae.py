@@ -14,6 +14,7 @@ from sa3dhp_tf import skeleton
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import plausibility
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling.pose_autoencoder import PoseAutoencoder
 from sa3dhp_tf.tasks import heldout
 from sa3dhp_tf.tasks import stage_io
@@ -32,16 +33,16 @@ RULES = {**settings.TRAINING_RULES, "batch_size": settings.BATCH_SIZE,
 def train_pose_autoencoder(model_dir, data_dir=gin.REQUIRED, steps=3000, steps_per_loop=500,
                            batch_size=256, learning_rate=1e-3, discriminator_learning_rate=1e-4,
                            seed=0, jit_compile=False, eval_splits=("source_test", "target_test"),
-                           num_prior_samples=2000, model_kwargs=None):
+                           num_prior_samples=2000):
   """Trains E_p/D_p on random virtual views of the mocap split; writes the stage output with
-  held-out reconstruction MPJPE and the plausibility of decoded prior samples.
-  `model_kwargs`: constructor arguments of `PoseAutoencoder` (latent_dim, latent_range, ...)."""
+  held-out reconstruction MPJPE and the plausibility of decoded prior samples. The model's own
+  settings (latent_dim, widths, loss weights, ...) are the gin settings `PoseAutoencoder.*`."""
   settings.check(STAGE, RULES, locals())
   reproducibility.seed_everything(seed, jit_compile)
   paths = records.shard_paths(data_dir, "mocap")
   strategy = training_loop.make_strategy()
   with strategy.scope():
-    model = PoseAutoencoder(seed=seed, **dict(model_kwargs or {}))
+    model = constructor_settings.build(PoseAutoencoder, seed=seed)
     model.compile(keras.optimizers.Adam(learning_rate),
                   keras.optimizers.Adam(discriminator_learning_rate), jit_compile=jit_compile)
   dataset = pipelines.mocap_poses(paths, batch_size, seed=seed)

@@ -14,6 +14,7 @@ from sa3dhp_tf import settings
 from sa3dhp_tf.data import pipelines
 from sa3dhp_tf.data import records
 from sa3dhp_tf.evaluation import pose_evaluation
+from sa3dhp_tf.modeling import constructor_settings
 from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
 from sa3dhp_tf.modeling.image_to_latent import SourcePoseRegressor
 from sa3dhp_tf.stage_store import load_pose_autoencoder
@@ -59,8 +60,8 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                        steps_per_loop=250, batch_size=64, learning_rate=1e-3,
                        learning_rate_decay=None, final_learning_rate_fraction=0.05, seed=0,
                        jit_compile=False, train_split="source", extra_sources=(),
-                       eval_splits=("source_test", "target_test"), model_kwargs=None,
-                       init_dir=None, latent_loss_weight=0.0,
+                       eval_splits=("source_test", "target_test"), init_dir=None,
+                       latent_loss_weight=0.0,
                        joint_head_weight=0.0):
   """Trains G^s with `|| D_p(G^s(x)) - y ||` on `train_split` of `data_dir`.
 
@@ -68,12 +69,13 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   target-supervised oracle, the floor of the benchmark. `extra_sources`: more
   (data_dir, split, weight) labeled sources mixed in (multi-source training, e.g. the paper's
   SURREAL + Human3.6M setting).
-  `model_kwargs`: further `ImageToLatent` arguments (backbone, fc_units, backbone_weights, ...).
+  G's own settings (backbone, fc_units, backbone_weights, ...) are the gin settings
+  `ImageToLatent.*`.
   `learning_rate_decay`: None (constant) or 'cosine' (from `learning_rate` down to
   `final_learning_rate_fraction` of it at `steps`; the step count lives in the optimizer's
   checkpointed state, so a resumed run continues the schedule).
   `init_dir`: a finished `source` stage whose G starts this one (same pose AAE, image size and
-  architecture; `model_kwargs` must then be empty). With `train_split='target_labeled'` this is
+  architecture; an `ImageToLatent.*` setting bound to another value than init's is an error). With `train_split='target_labeled'` this is
   the fine-tuning oracle: G^s trained further on labeled target frames, the floor for methods
   that, like the adaptation, start from G^s.
   `latent_loss_weight`: weight of the extra latent-target term `|G^s(x) - E_p(y)|` (see
@@ -85,7 +87,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   data_dir = data_dir or pose_info["settings"]["data_dir"]
   sources = [(data_dir, train_split, 1.0), *extra_sources]
   image_size = _image_size(data_dir)
-  init = _load_init(init_dir, pose_aae_dir, pose_ae, image_size, model_kwargs)
+  init = _load_init(init_dir, pose_aae_dir, pose_ae, image_size)
   if len(sources) == 1:
     paths = records.shard_paths(data_dir, train_split)
     dataset = pipelines.source_frames(paths, batch_size, seed=seed)
@@ -95,8 +97,9 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   strategy = training_loop.make_strategy()
   with strategy.scope():
     if init is None:
-      network = ImageToLatent(input_size=image_size, latent_dim=pose_ae.latent_dim,
-                              latent_range=pose_ae.latent_range, **dict(model_kwargs or {}))
+      network = constructor_settings.build(ImageToLatent, input_size=image_size,
+                                           latent_dim=pose_ae.latent_dim,
+                                           latent_range=pose_ae.latent_range)
     else:
       network = ImageToLatent.from_config(init.get_config())
       network.set_weights(init.get_weights())
@@ -123,12 +126,9 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   return results
 
 
-def _load_init(init_dir, pose_aae_dir, pose_ae, image_size, model_kwargs):
+def _load_init(init_dir, pose_aae_dir, pose_ae, image_size):
   if not init_dir:
     return None
-  if model_kwargs:
-    raise stage_io.StageError("source.model_kwargs must be empty with source.init_dir (the "
-                              f"architecture comes from {init_dir})")
   models, info = stage_io.load_stage(
       init_dir, STAGE, ["image_to_latent"],
       expect={"latent_dim": pose_ae.latent_dim, "latent_range": pose_ae.latent_range,
@@ -136,7 +136,24 @@ def _load_init(init_dir, pose_aae_dir, pose_ae, image_size, model_kwargs):
   if os.path.realpath(info["inputs"]["pose_aae"]) != os.path.realpath(pose_aae_dir):
     raise stage_io.StageError(f"source.init_dir {init_dir} was trained through the pose AAE "
                               f"{info['inputs']['pose_aae']}, not {pose_aae_dir}")
-  return models["image_to_latent"]
+  init = models["image_to_latent"]
+  _check_settings_match(init, init_dir)
+  return init
+
+
+def _as_tuples(value):
+  return tuple(_as_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _check_settings_match(init, init_dir):
+  """G is rebuilt from init's own config: a gin setting of another value would be ignored.
+  `backbone_weights` is exempt: it only starts a backbone, and init's weights replace it."""
+  saved = init.get_config()
+  for name, value in constructor_settings.bound_settings(ImageToLatent).items():
+    if name != "backbone_weights" and _as_tuples(value) != _as_tuples(saved.get(name)):
+      raise stage_io.StageError(
+          f"ImageToLatent.{name} = {value!r}, but source.init_dir {init_dir} has "
+          f"{saved.get(name)!r}: with init_dir the architecture is init's (drop the binding)")
 
 
 def _learning_rate(learning_rate, decay, steps, final_fraction):
