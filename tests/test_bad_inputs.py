@@ -265,6 +265,56 @@ CASES = [
 ]
 
 
+# What each command did on the code before issue 12 (349d59f), measured with
+# `python tools/bad_inputs_before_after.py --repo=<a worktree of 349d59f>` (stages built by that
+# code; the commands stopped after 120 s). "Extra lines" are stderr lines besides TF/absl logs.
+BEFORE_ISSUE_12 = {
+    "split_cut_at_record_boundary": "exit 0: scored the short split, no word",
+    "mocap_split_cut_at_record_boundary": "exit 0: trained on the short split",
+    "steps_zero": "exit 0: saved an untrained stage",
+    "steps_negative": "exit 0: saved an untrained stage",
+    "learning_rate_negative": "exit 0: trained uphill",
+    "motion_aae_of_another_pose_aae": "exit 0: accepted",
+    "num_shards_zero": "exit 0: the split missing from the output, no word",
+    "clips_shorter_than_a_window": "traceback (exit 1) after writing the output",
+    "ablation_zero_seeds": "trained the pre-learning stages (still running after 120 s)",
+    "empty_shard": "traceback (exit 1)",
+    "missing_required_binding": "traceback (exit 1); model dir written",
+    "unknown_strategy": "traceback (exit 1); model dir written",
+    "unknown_schedule": "exit 2, but the error is about relation_nets_dir, not adapt.schedule; "
+                        "model dir written",
+    "unknown_loss_kind": "exit 2, but the error is about relation_nets_dir, not "
+                         "adapt.loss_kind; model dir written",
+    "corrupt_stage_info": "traceback (exit 1)",
+    "truncated_keras_file": "not run: that code saved models under export/, not models/",
+    "truncated_checkpoint": "traceback (exit 1)",
+    "rerun_with_other_latent_size": "with that code's route (`pose_aae.model_kwargs`, run by "
+                                    "hand): traceback (exit 1, 53 lines)",
+    "misspelt_model_setting": "setting did not exist; a typo in that code's "
+                              "`pose_aae.model_kwargs`: traceback (exit 1) when the model was "
+                              "built, config.gin already written",
+    "derived_model_setting": "setting did not exist (no ImageToLatent configurable)",
+    "old_model_kwargs_route": "not a bad input then: the route itself (exit 0)",
+    "other_image_size": "traceback (exit 1)",
+    "evaluate_mocap": "traceback (exit 1)",
+    "evaluate_unlabeled": "exit 2, naming a TF dataset op (IteratorGetNext), not the split",
+    "batch_size_zero": "traceback (exit 1); model dir written",
+    "steps_per_loop_zero": "traceback (exit 1); model dir written",
+    "steps_per_loop_not_dividing": "traceback (exit 1); model dir written",
+    "unwritable_model_dir": "traceback (exit 1)",
+    "unwritable_output_dir": "traceback (exit 1)",
+    "unwritable_output": "traceback (exit 1)",
+    "report_only_on_empty_dir": "exit 2, but `--data_dir and --output are required`, not "
+                                "--report_only",
+    "truncated_first_record": "traceback (exit 1)",
+    "pose_aae_changed_after_use": "exit 0: accepted",
+}
+
+
+def test_every_case_records_what_the_old_code_did():
+  assert set(BEFORE_ISSUE_12) == {c.name for c in CASES}
+
+
 # --- fixtures: the benchmark, the stages, and all commands run once -----------------------------
 
 # The inputs every case starts from, as data, so that tools/bad_inputs_before_after.py builds the
@@ -378,10 +428,17 @@ def markdown():
            "it). Each row is a real command run by the tests on the tiny benchmark: it exits with "
            "status 2, prints one `error:` line containing the text shown, and writes nothing "
            "where its output would go.", "",
-           "| bad input | the error line contains |", "|---|---|"]
+           "The last column is what the same command did before issue 12 (commit 349d59f), "
+           "measured with `tools/bad_inputs_before_after.py`: none of the rows kept the "
+           "contract then. 29 of the 33 failed it; `truncated_keras_file` could not be "
+           "prepared (that code saved models elsewhere); `misspelt_model_setting` and "
+           "`derived_model_setting` are settings that did not exist (a typo in the old "
+           "`model_kwargs` route was a traceback); `old_model_kwargs_route` was then the route "
+           "itself.", "",
+           "| bad input | the error line contains | before issue 12 |", "|---|---|---|"]
   for case in CASES:
     culprit = case.culprit.replace("{", "<").replace("}", ">").replace("|", "\\|")
-    lines.append(f"| {case.what} | `{culprit}` |")
+    lines.append(f"| {case.what} | `{culprit}` | {BEFORE_ISSUE_12[case.name]} |")
   lines += ["", "With `--gin_bindings='bad_records.skip = True'` a short or damaged split is read "
             "anyway: the stage logs one warning per split through Python logging (visible under "
             "`TF_CPP_MIN_LOG_LEVEL=2`) and writes the dropped counts to `dropped_records` in its "

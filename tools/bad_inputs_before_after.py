@@ -125,25 +125,29 @@ def main(argv):
 
   def outcome(case):
     if not _command_exists(case.args, repo):
-      return None
-    return table.run_case(case, paths, cases_dir, run_case_command)
+      return "command did not exist"
+    try:
+      return table.run_case(case, paths, cases_dir, run_case_command)
+    except OSError as e:  # the damage a case prepares needs a file this code does not write
+      return f"input not prepared ({type(e).__name__}: {e})"
 
   with concurrent.futures.ThreadPoolExecutor(FLAGS.parallel) as pool:
     outcomes = list(pool.map(outcome, cases))
-  print("| case | exit | stderr lines | culprit named | against the contract |")
-  print("|---|---|---|---|---|")
+  print("| case | exit | stderr lines | culprit named | against the contract | last stderr line |")
+  print("|---|---|---|---|---|---|")
   kept = 0
   for case, found in zip(cases, outcomes):
-    if found is None:
-      print(f"| {case.name} | - | - | - | command did not exist |")
+    if isinstance(found, str):
+      print(f"| {case.name} | - | - | - | {found} | |")
       continue
     result, values, cwd = found
     lines = cli_harness.own_stderr_lines(result.stderr)
     named = any(case.culprit.format(**values) in l for l in lines if l.startswith("error: "))
     breaches = table.contract_breaches(case, result, values, cwd)
     kept += not breaches
+    last = (lines[-1][:160] if lines else "").replace("|", "\\|")
     print(f"| {case.name} | {result.returncode} | {len(lines)} | {'yes' if named else 'no'} | "
-          f"{'; '.join(breaches) or 'kept'} |")
+          f"{'; '.join(breaches) or 'kept'} | {last} |")
   print(f"\n{kept} of {len(cases)} cases keep the contract with {repo}", file=sys.stderr)
 
 
