@@ -61,8 +61,7 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
                        learning_rate_decay=None, final_learning_rate_fraction=0.05, seed=0,
                        jit_compile=False, train_split="source", extra_sources=(),
                        eval_splits=("source_test", "target_test"), init_dir=None,
-                       latent_loss_weight=0.0,
-                       joint_head_weight=0.0):
+                       latent_loss_weight=0.0, joint_head_weight=0.0):
   """Trains G^s with `|| D_p(G^s(x)) - y ||` on `train_split` of `data_dir`.
 
   `train_split='target_labeled'` trains the same network on labeled target frames instead: the
@@ -75,9 +74,9 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   `final_learning_rate_fraction` of it at `steps`; the step count lives in the optimizer's
   checkpointed state, so a resumed run continues the schedule).
   `init_dir`: a finished `source` stage whose G starts this one (same pose AAE, image size and
-  architecture; an `ImageToLatent.*` setting bound to another value than init's is an error). With `train_split='target_labeled'` this is
-  the fine-tuning oracle: G^s trained further on labeled target frames, the floor for methods
-  that, like the adaptation, start from G^s.
+  architecture; an `ImageToLatent.*` setting bound to another value than init's is an error).
+  With `train_split='target_labeled'` this is the fine-tuning oracle: G^s trained further on
+  labeled target frames, the floor for methods that, like the adaptation, start from G^s.
   `latent_loss_weight`: weight of the extra latent-target term `|G^s(x) - E_p(y)|` (see
   `SourcePoseRegressor`; 0 = the paper's pose loss alone). `joint_head_weight`: weight of the
   auxiliary joint-regression head on G's first FC features (training only; 0 = none)."""
