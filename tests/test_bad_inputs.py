@@ -434,7 +434,9 @@ def markdown():
            "prepared (that code saved models elsewhere); `misspelt_model_setting` and "
            "`derived_model_setting` are settings that did not exist (a typo in the old "
            "`model_kwargs` route was a traceback); `old_model_kwargs_route` was then the route "
-           "itself.", "",
+           "itself. At 85880af, the first commit of issue 12 (the error boundary and the "
+           "writability checks), 2 rows kept it: `unwritable_model_dir` and "
+           "`unwritable_output`.", "",
            "| bad input | the error line contains | before issue 12 |", "|---|---|---|"]
   for case in CASES:
     culprit = case.culprit.replace("{", "<").replace("}", ">").replace("|", "\\|")
