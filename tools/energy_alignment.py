@@ -33,8 +33,9 @@ from sa3dhp_tf import errors
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A finished source or adapt stage.")
 flags.DEFINE_string("output_dir", None, "Where the JSON, markdown and plot go.")
-flags.DEFINE_string("relation_nets_dir", None,
-                    "Relation networks (default: the adapt stage's; needed for relations).")
+flags.DEFINE_list("relation_nets_dir", None,
+                  "Relation networks (default: the adapt stage's; needed for relations); "
+                  "several dirs: each relation from the first that has it.")
 flags.DEFINE_string("placebo_relation_nets_dir", None,
                     "Placebo relation networks: adds 'placebo:<key>' energies.")
 flags.DEFINE_list("energies", None, "Energies to screen (default: see the docstring).")
@@ -75,18 +76,35 @@ def _stage_inputs(stage_store):
     if FLAGS.snapshot_steps:
       raise errors.UserError("--snapshot_steps: only for an adapt stage; --model_dir "
                              f"{FLAGS.model_dir} is a source stage")
-    return (FLAGS.model_dir, FLAGS.relation_nets_dir,
+    return (FLAGS.model_dir, list(FLAGS.relation_nets_dir or []),
             FLAGS.trainable_stages or ["res3"], None, info)
   steps = ([int(s) for s in FLAGS.snapshot_steps] if FLAGS.snapshot_steps
            else sorted({0, int(info["results"]["selected_step"])}))
   return (info["inputs"]["source"],
-          FLAGS.relation_nets_dir or info["inputs"].get("relation_nets"),
+          list(FLAGS.relation_nets_dir or [info["inputs"].get("relation_nets")] * bool(
+              info["inputs"].get("relation_nets"))),
           FLAGS.trainable_stages or info["settings"].get("trainable_stages", ["res3"]),
           steps, info)
 
 
-def _default_energies(relation_info, placebo):
-  keys = list(relation_info["settings"]["relation_keys"]) if relation_info else []
+def _relation_dirs(stage_store, dirs):
+  """{relation key: the first of `dirs` whose relation_nets stage has it}, and the infos."""
+  owners, infos = {}, {}
+  for d in dirs:
+    infos[d] = stage_store.read_stage_info(d, "relation_nets")
+    for key in infos[d]["settings"]["relation_keys"]:
+      owners.setdefault(key, d)
+  for d in dirs[1:]:
+    for role in ("pose_aae", "motion_aae"):
+      if infos[d]["inputs"][role] != infos[dirs[0]]["inputs"][role]:
+        raise errors.UserError(f"--relation_nets_dir: {d} was trained on the {role} "
+                               f"{infos[d]['inputs'][role]}, {dirs[0]} on "
+                               f"{infos[dirs[0]]['inputs'][role]}; they must share it")
+  return owners, infos
+
+
+def _default_energies(owners, placebo):
+  keys = [k for k in _relation_order() if k in owners]
   return (list(DEFAULT_ENERGIES) + keys
           + ([f"placebo:{k}" for k in keys] if placebo else []))
 
@@ -179,6 +197,11 @@ def _markdown(payload):
   return "\n".join(lines) + "\n"
 
 
+def _relation_order():
+  from sa3dhp_tf import relations
+  return relations.relation_keys()
+
+
 def run():
   _check_flags()  # before TensorFlow's import: a bad flag costs nothing
   import numpy as np
@@ -192,7 +215,7 @@ def run():
   from sa3dhp_tf.tasks import adapt as adapt_stage
   out_dir = errors.ensure_writable_dir(FLAGS.output_dir, "--output_dir")
   reproducibility.seed_everything(FLAGS.seed)
-  source_dir, relation_nets_dir, trainable_stages, steps, info = _stage_inputs(stage_store)
+  source_dir, relation_dirs, trainable_stages, steps, info = _stage_inputs(stage_store)
   snapshots = {}
   for step in steps or []:
     snapshots[step] = os.path.join(FLAGS.model_dir, adapt_stage.SNAPSHOT_DIR,
@@ -200,10 +223,9 @@ def run():
     if not os.path.isfile(snapshots[step]):
       raise errors.UserError(f"--snapshot_steps: {FLAGS.model_dir} has no snapshot at step "
                              f"{step} ({snapshots[step]})")
-  relation_info = (stage_store.read_stage_info(relation_nets_dir, "relation_nets")
-                   if relation_nets_dir else None)
-  energies = FLAGS.energies or _default_energies(relation_info,
-                                                 FLAGS.placebo_relation_nets_dir)
+  owners, relation_infos = _relation_dirs(stage_store, relation_dirs)
+  relation_info = relation_infos[relation_dirs[0]] if relation_dirs else None
+  energies = FLAGS.energies or _default_energies(owners, FLAGS.placebo_relation_nets_dir)
   for name in energies:
     if alignment.is_placebo(name) and not FLAGS.placebo_relation_nets_dir:
       raise errors.UserError(f"--energies: {name!r} needs --placebo_relation_nets_dir")
@@ -220,15 +242,27 @@ def run():
                           if energy_lib.get_energy(alignment.base_energy(e)).relation})
   paper_keys = [k for k in relation_keys if k in energies]
   placebo_keys = [k for k in relation_keys if f"placebo:{k}" in energies]
-  if relation_keys and not relation_nets_dir:
-    raise errors.UserError("--relation_nets_dir: relation energies "
-                           f"{relation_keys} need relation networks")
-  inputs = adapt_stage.load_inputs(source_dir, relation_nets_dir, paper_keys or relation_keys)
+  missing = [k for k in paper_keys if k not in owners]
+  if missing:
+    raise errors.UserError(f"--relation_nets_dir: relation energies {missing} need relation "
+                           f"networks; {relation_dirs or 'none given'} have "
+                           f"{sorted(owners)}")
+  inputs = adapt_stage.load_inputs(source_dir, relation_dirs[0] if relation_dirs else None,
+                                   [k for k in paper_keys if owners[k] == relation_dirs[0]])
+  for d in relation_dirs[1:]:
+    keys = [k for k in paper_keys if owners[k] == d]
+    if keys:
+      inputs.relation_nets.update(adapt_stage.load_inputs(source_dir, d, keys).relation_nets)
   placebo_nets = {}
   if placebo_keys:
     placebo = adapt_stage.load_inputs(source_dir, FLAGS.placebo_relation_nets_dir, placebo_keys)
     placebo_nets = placebo.relation_nets
-  theta = adapt_stage.resolve_theta(None, inputs, relation_nets_dir)
+  theta = adapt_stage.resolve_theta(None, inputs, relation_dirs[0] if relation_dirs else None)
+  for d in relation_dirs[1:]:
+    if float(relation_infos[d]["settings"]["theta"]) != theta:
+      raise errors.UserError(f"--relation_nets_dir: {d} was trained with theta = "
+                             f"{relation_infos[d]['settings']['theta']}, {relation_dirs[0]} "
+                             f"with {theta}")
   data_dir = FLAGS.data_dir or info["settings"]["data_dir"]
   models = _models(inputs, placebo_nets, energies, trainable_stages)
 
@@ -258,7 +292,7 @@ def run():
                          {k: summary[k] for k in paper_keys}, distances, spaces),
                      "seconds": round(time.time() - started, 1)}
   payload = {"model_dir": os.path.abspath(FLAGS.model_dir), "stage": info["stage"],
-             "relation_nets_dir": relation_nets_dir,
+             "relation_nets_dir": relation_dirs,
              "placebo_relation_nets_dir": FLAGS.placebo_relation_nets_dir,
              "data_dir": data_dir, "split": FLAGS.split, "clips": FLAGS.clips,
              "batches": FLAGS.batches, "seed": FLAGS.seed,
