@@ -281,7 +281,10 @@ def run():
       inputs.network.load_weights(snapshots[step])
     started = time.time()
     result = alignment.screen(
-        models, _batches(data_dir, energies, relation_keys, theta, FLAGS.seed), energies)
+        models, _batches(data_dir, energies, relation_keys, theta, FLAGS.seed), energies,
+        progress=lambda i, label=label, started=started: print(
+            f"[energy_alignment] {label}: batch {i}/{FLAGS.batches}, "
+            f"{time.time() - started:.0f} s", flush=True))
     if len(result.target_error_mm) < FLAGS.batches:
       raise errors.UserError(f"--batches: {FLAGS.split} gave only {len(result.target_error_mm)} "
                              f"batches of {FLAGS.clips} clips")
