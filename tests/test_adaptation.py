@@ -419,6 +419,38 @@ def test_round_robin_visits_every_optimizer_in_turn_and_joint_applies_all():
     np.testing.assert_array_equal(v.numpy(), before[v.path])
 
 
+def test_head_warmup_moves_only_the_heads_before_any_update_of_g():
+  energies = ("z1", "lcr", "hcr")
+  model = make_model(energies=energies, keys=("z1",), head_warmup_steps=3)
+  model.compile(optimizers={e: 1e-3 for e in energies}, run_eagerly=True)
+  g = snapshot(model.image_to_latent.stage_variables("res3"))
+  heads = {"lcr": snapshot(model.lcr_head.trainable_variables),
+           "hcr": snapshot(model.hcr_head.trainable_variables)}
+  assert model.next_energies() == ("lcr",)
+  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=3, verbose=0)
+  for path, value in g.items():
+    np.testing.assert_array_equal(snapshot(model.image_to_latent.variables)[path], value,
+                                  err_msg=path)
+  for energy, layer in (("lcr", model.lcr_head), ("hcr", model.hcr_head)):
+    after = snapshot(layer.trainable_variables)
+    assert all(not np.array_equal(after[p], v) for p, v in heads[energy].items()), energy
+  # round robin over the energies with heads (lcr, hcr, lcr), each on its own optimiser;
+  # G's optimisers have not stepped
+  assert {k: int(o.iterations.numpy()) for k, o in model.head_warmup_optimizers.items()} == {
+      "lcr": 2, "hcr": 1}
+  assert {k: int(o.iterations.numpy()) for k, o in model.energy_optimizers.items()} == {
+      e: 0 for e in energies}
+  assert model.next_energies() == ("z1",)  # the regular cycle starts at its beginning
+  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=1, verbose=0)
+  after = snapshot(model.image_to_latent.variables)
+  assert any(not np.array_equal(after[p], v) for p, v in g.items())
+  assert int(model.energy_optimizers["z1"].iterations.numpy()) == 1
+  with pytest.raises(ValueError, match="head_warmup_steps = 2 but none of the energies"):
+    make_model(energies=("z1",), keys=("z1",), head_warmup_steps=2)
+  with pytest.raises(ValueError, match="head_warmup_steps must be an integer >= 0"):
+    make_model(energies=("lcr",), keys=("z1",), head_warmup_steps=-1)
+
+
 def test_resume_continues_the_schedule(tmp_path):
   energies = ("z1", "source", "lcr")
   batch = make_batch(keys=("z1",))

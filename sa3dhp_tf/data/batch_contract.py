@@ -10,6 +10,8 @@ Unlabeled target windows (`pipelines.target_windows`):
   WINDOW 'window'              [B, 60, H, W, 3]   the raw 60-frame window (30 fps)
   AUGMENTED 'augmented'        [B, 30, H, W, 3]   A(middle clip raw[15:45]), one draw per clip
   'counterpart/<relation key>' [B, 30, H, W, 3]   T^X_r / T^x_r of the window (`counterpart_key`)
+  WINDOW_POSE 'window_pose3d'  [B, 60, 17, 3]     labels of a labeled clip split (`with_poses`;
+                                                   diagnostics only, never read by training)
 The adaptation batch adds labeled frames under their own names (`SOURCE_FRAME_KEYS`,
 `TARGET_FRAME_KEYS`):
   SOURCE_IMAGE 'source_image', SOURCE_POSE 'source_pose3d'   labeled source frames
@@ -21,6 +23,7 @@ FRAME_POSE = "pose3d"
 
 WINDOW = "window"
 AUGMENTED = "augmented"
+WINDOW_POSE = "window_pose3d"
 COUNTERPART_PREFIX = "counterpart/"
 
 SOURCE_IMAGE = "source_image"
@@ -32,7 +35,7 @@ TARGET_POSE = "target_pose3d"
 SOURCE_FRAME_KEYS = {FRAME_IMAGE: SOURCE_IMAGE, FRAME_POSE: SOURCE_POSE}
 TARGET_FRAME_KEYS = {FRAME_IMAGE: TARGET_IMAGE, FRAME_POSE: TARGET_POSE}
 
-POSE_KEYS = (FRAME_POSE, SOURCE_POSE, TARGET_POSE)
+POSE_KEYS = (FRAME_POSE, SOURCE_POSE, TARGET_POSE, WINDOW_POSE)
 
 
 def counterpart_key(relation_key):

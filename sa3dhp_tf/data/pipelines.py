@@ -249,9 +249,11 @@ def relation_counterparts(window, relation_keys, theta, fill_mode):
 def target_windows(paths, batch_size, relation_keys=("z3", "v2", "v3"), theta=relations.DEFAULT_THETA,
                    fill_mode="reflect", image_size=None, augment_config=augment_lib.AugmentConfig(),
                    with_augmented=True, seed=None, deterministic=True, shuffle_buffer=256,
-                   repeat=True, cache=False, skip_bad_records=False):
+                   repeat=True, cache=False, skip_bad_records=False, with_poses=False):
   """Unlabeled target batches: `window` [B,60,H,W,3], `augmented` [B,30,H,W,3] (A of the middle
-  clip, one draw per clip) and `counterpart/<key>` [B,30,H,W,3] per relation."""
+  clip, one draw per clip) and `counterpart/<key>` [B,30,H,W,3] per relation. `with_poses` adds
+  the clips' labels `window_pose3d` [B,60,17,3] (labeled clip splits only: source_test,
+  target_test; for diagnostics such as `evaluation/energy_alignment.py`)."""
   relation_keys = tuple(relation_keys)
   for key in relation_keys:
     relations.get_relation(key)  # fail early on an unknown key
@@ -262,7 +264,12 @@ def target_windows(paths, batch_size, relation_keys=("z3", "v2", "v3"), theta=re
     tf.debugging.assert_equal(
         record["num_frames"], tf.constant(windows.WINDOW_LENGTH, tf.int64),
         message=f"target clips must have {windows.WINDOW_LENGTH} frames")
-    return record["frames/encoded"]
+    if not with_poses:
+      return record["frames/encoded"]
+    tf.debugging.assert_equal(record["has_pose"], tf.constant(1, tf.int64),
+                              message="with_poses: the clip split has no labels")
+    return record["frames/encoded"], tf.reshape(record["pose3d"],
+                                                [windows.WINDOW_LENGTH, skeleton.NUM_JOINTS, 3])
 
   dataset = dataset.map(check_length, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
   if cache:
@@ -270,10 +277,13 @@ def target_windows(paths, batch_size, relation_keys=("z3", "v2", "v3"), theta=re
   if repeat:
     dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
 
-  def prepare(jpegs, s):
+  def prepare(clip, s):
+    jpegs, poses = clip if with_poses else (clip, None)
     window = decode_frames(jpegs, image_size)
     window = tf.ensure_shape(window, [windows.WINDOW_LENGTH, None, None, 3])
     out = {contract.WINDOW: window}
+    if with_poses:
+      out[contract.WINDOW_POSE] = poses
     if with_augmented:
       out[contract.AUGMENTED] = augment_lib.pose_invariant_augment(
           windows.middle_clip(window, time_axis=-4), s, augment_config)

@@ -198,6 +198,11 @@ class RelationDistillationModel(keras.Model):
     collapse_fraction: the `collapse` metric is 1 in steps whose latent spread is below this
       fraction of the first step's spread.
     check_numerics: raise (graph mode, not under XLA) when an energy is NaN/Inf.
+    head_warmup_steps: the first this many training steps update only the layers the energies
+      add (projection heads, domain discriminator), round robin over the energies that have
+      layers, each with its own Adam (so G's optimisers start fresh after it); G does not
+      move. Not in the paper: with fresh heads, the first contrastive gradients into G pass
+      through random projections. 0 (default) disables it. The steps count in `fit`'s steps.
   """
 
   def __init__(self, image_to_latent, pose_decoder=None, motion_encoder=None,
@@ -209,7 +214,8 @@ class RelationDistillationModel(keras.Model):
                pose_scale_mm=1000.0,
                discriminator_units=(256, 256), gradient_reversal_weight=1.0,
                adversarial_input="features", spread_floor=0.5, collapse_fraction=0.1,
-               check_numerics=False, name="relation_distillation", **kwargs):
+               check_numerics=False, head_warmup_steps=0, name="relation_distillation",
+               **kwargs):
     super().__init__(name=name, **kwargs)
     energies = tuple(energies)
     if not energies:
@@ -266,6 +272,13 @@ class RelationDistillationModel(keras.Model):
     self.spread_floor = float(spread_floor)
     self.collapse_fraction = float(collapse_fraction)
     self.check_numerics = bool(check_numerics)
+    if int(head_warmup_steps) != head_warmup_steps or head_warmup_steps < 0:
+      raise ValueError(f"head_warmup_steps must be an integer >= 0, got {head_warmup_steps!r}")
+    self.head_warmup_steps = int(head_warmup_steps)
+    self.warmup_cycle = tuple((e,) for e in energies if entries[e].layers)
+    if self.head_warmup_steps and not self.warmup_cycle:
+      raise ValueError(f"head_warmup_steps = {head_warmup_steps} but none of the energies "
+                       f"{energies} adds layers to warm up")
 
     # Sub-models. Frozen ones are frozen here (this mutates the caller's objects).
     self.image_to_latent = image_to_latent
@@ -303,6 +316,7 @@ class RelationDistillationModel(keras.Model):
     stats = [s for e in energies for s in entries[e].metrics]
     self.stat_trackers = {s: keras.metrics.Mean(name=s) for s in dict.fromkeys(stats)}
     self.energy_optimizers = {}
+    self.head_warmup_optimizers = {}
     self._cycle = tuple((e,) for e in energies)
     self._cursor = None
     self.built = True
@@ -356,6 +370,13 @@ class RelationDistillationModel(keras.Model):
   def energy_variables(self, energy):
     """The variables energy `energy`'s optimiser updates."""
     variables = self._g_trainable_variables()
+    for layer in self.energy_entries[energy].layers:
+      variables += getattr(self, layer.attribute).trainable_variables
+    return variables
+
+  def energy_layer_variables(self, energy):
+    """The trainable variables of the layers energy `energy` added (its heads)."""
+    variables = []
     for layer in self.energy_entries[energy].layers:
       variables += getattr(self, layer.attribute).trainable_variables
     return variables
@@ -569,6 +590,18 @@ class RelationDistillationModel(keras.Model):
           optimizer.build(self.energy_variables(energy))
         resolved[energy] = optimizer
     self.energy_optimizers = resolved
+    warmup = {}
+    if self.head_warmup_steps:
+      with self.distribute_strategy.scope():
+        for (energy,) in self.warmup_cycle:
+          # the energy's own learning rate (its value now: a schedule is not shared)
+          rate = float(keras.ops.convert_to_numpy(resolved[energy].learning_rate))
+          optimizer = keras.optimizers.Adam(learning_rate=rate,
+                                            name=f"{energy}_head_warmup_adam")
+          optimizer = distribution.loss_scaled(optimizer)
+          optimizer.build(self.energy_layer_variables(energy))
+          warmup[energy] = optimizer
+    self.head_warmup_optimizers = warmup
     self.schedule = schedule if isinstance(schedule, str) else tuple(e for (e,) in cycle)
     self._cycle = cycle
     self._cursor = None
@@ -578,9 +611,16 @@ class RelationDistillationModel(keras.Model):
     """The schedule as a tuple of energy-name tuples; step i runs `cycle[i % len(cycle)]`."""
     return self._cycle
 
+  def _step_plan(self, position):
+    """(energies, heads_only) of training step `position` (0-based)."""
+    if position < self.head_warmup_steps:
+      return self.warmup_cycle[position % len(self.warmup_cycle)], True
+    return self._cycle[(position - self.head_warmup_steps) % len(self._cycle)], False
+
   def next_energies(self):
-    """The energies the next training step will minimise."""
-    return self._cycle[int(self.schedule_position.numpy()) % len(self._cycle)]
+    """The energies the next training step will minimise (during the head warm-up, only their
+    layers move)."""
+    return self._step_plan(int(self.schedule_position.numpy()))[0]
 
   def _unpack(self, data):
     x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -603,28 +643,30 @@ class RelationDistillationModel(keras.Model):
         tracker.update_state(stats[stat])
     return {m.name: m.result() for m in self.metrics}
 
-  def _train_step_for(self, data, names):
+  def _train_step_for(self, data, names, heads_only=False):
     batch = self._unpack(data)
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync if context is not None else 1
+    optimizers = self.head_warmup_optimizers if heads_only else self.energy_optimizers
     with tf.GradientTape(persistent=len(names) > 1) as tape:
       losses, stats = self.compute_energies(batch, names)
-      objectives = {n: self.energy_optimizers[n].scale_loss(
+      objectives = {n: optimizers[n].scale_loss(
           self.energy_weights[n] * losses[n] / replicas) for n in names}
     updates = []
-    n_g = len(self._g_trainable_variables())
+    n_g = 0 if heads_only else len(self._g_trainable_variables())
     for name in names:
-      variables = self.energy_variables(name)
+      variables = (self.energy_layer_variables(name) if heads_only
+                   else self.energy_variables(name))
       gradients = tape.gradient(objectives[name], variables)
       pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-      if all(g is None for g in gradients[:n_g]):
+      if n_g and all(g is None for g in gradients[:n_g]):
         raise ValueError(f"energy {name!r} has no gradient with respect to G's trainable "
                          f"stages {self.trainable_stages}")
       updates.append((name, pairs))
     del tape
     # Every gradient is computed before any update: 'joint' steps are simultaneous.
     for name, pairs in updates:
-      self.energy_optimizers[name].apply([g for g, _ in pairs], [v for _, v in pairs])
+      optimizers[name].apply([g for g, _ in pairs], [v for _, v in pairs])
     return self._update_metrics(losses, stats)
 
   def train_step(self, data):
@@ -636,11 +678,11 @@ class RelationDistillationModel(keras.Model):
     losses, stats = self.compute_energies(self._unpack(data), self.energies)
     return self._update_metrics(losses, stats)
 
-  def _make_step_function(self, names):
+  def _make_step_function(self, names, heads_only=False):
     strategy = self.distribute_strategy
 
     def replica_step(data):
-      return self._train_step_for(data, names)
+      return self._train_step_for(data, names, heads_only)
 
     def one_step_on_data(data):
       outputs = strategy.run(replica_step, args=(data,))
@@ -675,15 +717,18 @@ class RelationDistillationModel(keras.Model):
     self._cursor = None
     if self.train_function is not None and not force:
       return self.train_function
-    step_functions = {names: self._make_step_function(names) for names in set(self._cycle)}
+    step_functions = {(names, False): self._make_step_function(names)
+                      for names in set(self._cycle)}
+    if self.head_warmup_steps:
+      step_functions.update({(names, True): self._make_step_function(names, heads_only=True)
+                             for names in set(self.warmup_cycle)})
 
     def train_function(iterator):
       logs = None
       for _ in range(self.steps_per_execution):
         if self._cursor is None:
           self._cursor = int(self.schedule_position.numpy())
-        names = self._cycle[self._cursor % len(self._cycle)]
-        logs = step_functions[names](iterator)
+        logs = step_functions[self._step_plan(self._cursor)](iterator)
         self._cursor += 1
       return logs
 

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Is G^s converged? Trains the source stage at growing step budgets (experiments/cpu_budget.gin's
+# settings, cosine decay over each budget) from one pose AAE, and tabulates source_test and
+# target_test MPJPE per budget with the per-loop source validation curve of each run
+# (issue 11 item 2). Writes OUT/source_convergence.{md,json,png}.
+#
+#   bash tools/source_convergence.sh OUT [BUDGETS] [SEEDS]   (defaults "1500 4000 8000", "0")
+#
+# Finished stages can be reused through the environment (paths are recorded as given: pass the
+# ones they were trained with): BENCHMARK, POSE_AAE (default: under OUT). A finished `make demo`
+# has both with the same settings (demo_out/benchmark, demo_out/runs/prelearn/pose_aae), and its
+# G^s (demo_out/runs/seed0/source) is this script's 1500-step budget, seed 0: link it as
+# OUT/source_1500_s0 to skip that run.
+# Resumable: rerun the same command after a kill; finished stages are skipped and an
+# interrupted stage continues from its last checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:?usage: tools/source_convergence.sh OUT [BUDGETS] [SEEDS]}
+BUDGETS=${2:-1500 4000 8000}
+SEEDS=${3:-0}
+PY=${PYTHON:-.venv/bin/python}
+export TF_CPP_MIN_LOG_LEVEL=2
+mkdir -p "$OUT"
+BENCHMARK=${BENCHMARK:-$OUT/benchmark}
+POSE_AAE=${POSE_AAE:-$OUT/pose_aae}
+if [ ! -f "$BENCHMARK/manifest.json" ]; then
+  $PY tools/make_benchmark.py --gin_file=benchmark/default.gin --output_dir="$BENCHMARK"
+fi
+stage() {  # stage NAME MODEL_DIR BINDINGS...
+  local name=$1 dir=$2; shift 2
+  if [ -f "$dir/stage_info.json" ]; then return; fi
+  local args=()
+  for b in "$@"; do args+=("--gin_bindings=$b"); done
+  echo "== $(date -u +%H:%M:%S) $name -> $dir"
+  $PY -m sa3dhp_tf.train --gin_file="stages/$name.gin" --gin_file=experiments/cpu_budget.gin \
+    --model_dir="$dir" "${args[@]}" > "$dir.log" 2>&1 || { tail -5 "$dir.log"; exit 1; }
+}
+stage pose_aae "$POSE_AAE" "pose_aae.data_dir = '$BENCHMARK'"
+for seed in $SEEDS; do
+  for steps in $BUDGETS; do
+    stage source "$OUT/source_${steps}_s$seed" "source.pose_aae_dir = '$POSE_AAE'" \
+      "source.seed = $seed" "source.steps = $steps"
+  done
+done
+$PY tools/source_convergence_report.py --runs="$OUT" --budgets="${BUDGETS// /,}" \
+  --seeds="${SEEDS// /,}"

@@ -1,0 +1,103 @@
+r"""The table and plot of tools/source_convergence.sh: G^s error per source step budget.
+
+  python tools/source_convergence_report.py --runs=OUT --budgets=1500,4000,8000 [--seeds=0]
+
+Reads OUT/source_<steps>_s<seed>/results.json (each a finished `source` stage) and writes
+OUT/source_convergence.{md,json,png}: source_test and target_test MPJPE / PA-MPJPE per budget
+(mean ± sample std over the seeds). Bad input prints one `error: ...` line, exit status 2.
+"""
+
+import json
+import os
+import statistics
+
+from absl import flags
+
+from sa3dhp_tf import errors
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("runs", None, "Output folder of tools/source_convergence.sh.")
+flags.DEFINE_list("budgets", None, "Source step budgets, in order.")
+flags.DEFINE_list("seeds", ["0"], "Seeds trained per budget.")
+
+SPLITS = ("source_test", "target_test")
+METRICS = ("mpjpe", "pa_mpjpe")
+
+
+def _spread(values):
+  return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def collect(runs, budgets, seeds):
+  """{budget: {split: {metric: [value per seed]}}}."""
+  table = {}
+  for steps in budgets:
+    cells = {s: {m: [] for m in METRICS} for s in SPLITS}
+    for seed in seeds:
+      path = os.path.join(runs, f"source_{steps}_s{seed}", "results.json")
+      if not os.path.isfile(path):
+        raise errors.UserError(f"--runs {runs}: no finished source stage for budget {steps}, "
+                               f"seed {seed} ({path})")
+      results = json.load(open(path))
+      for split in SPLITS:
+        for metric in METRICS:
+          cells[split][metric].append(float(results[split][metric]))
+    table[int(steps)] = cells
+  return table
+
+
+def markdown(table, seeds):
+  lines = ["G^s per source step budget (experiments/cpu_budget.gin, cosine decay over each "
+           f"budget), mean ± std over seeds {', '.join(seeds)}; mm.", "",
+           "| source steps | source_test MPJPE | source_test PA-MPJPE | target_test MPJPE | "
+           "target_test PA-MPJPE |", "|---|---|---|---|---|"]
+  for steps, cells in table.items():
+    row = [f"{statistics.mean(cells[s][m]):.1f} ± {_spread(cells[s][m]):.1f}"
+           for s in SPLITS for m in METRICS]
+    lines.append(f"| {steps} | " + " | ".join(row) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def plot(path, table):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  steps = list(table)
+  for split in SPLITS:
+    means = [statistics.mean(table[s][split]["mpjpe"]) for s in steps]
+    stds = [_spread(table[s][split]["mpjpe"]) for s in steps]
+    ax.errorbar(steps, means, yerr=stds, marker="o", capsize=3, label=f"{split} MPJPE")
+  ax.set_xlabel("source training steps (budget)")
+  ax.set_ylabel("MPJPE (mm)")
+  ax.set_title("G^s error per source budget")
+  ax.legend()
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=110)
+  plt.close(fig)
+  os.replace(tmp, path)
+
+
+def main(argv):
+  errors.check_positional(argv)
+  errors.require_flags(FLAGS, "runs", "budgets")
+  try:
+    budgets = sorted({int(b) for b in FLAGS.budgets})
+  except ValueError:
+    raise errors.UserError(f"--budgets must be integers, got {FLAGS.budgets}") from None
+  table = collect(FLAGS.runs, budgets, FLAGS.seeds)
+  text = markdown(table, FLAGS.seeds)
+  from sa3dhp_tf import json_files
+  json_files.write_json(os.path.join(FLAGS.runs, "source_convergence.json"),
+                        {str(k): v for k, v in table.items()})
+  tmp = os.path.join(FLAGS.runs, "source_convergence.md.tmp")
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, os.path.join(FLAGS.runs, "source_convergence.md"))
+  plot(os.path.join(FLAGS.runs, "source_convergence.png"), table)
+  print(text, end="")
+
+
+if __name__ == "__main__":
+  errors.run(main)
