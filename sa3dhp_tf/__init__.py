@@ -4,3 +4,7 @@ TensorFlow/Keras implementation of Kundu et al., NeurIPS 2021.
 """
 
 __version__ = "0.1.0"
+
+from sa3dhp_tf import quiet_tensorflow as _quiet_tensorflow
+
+_quiet_tensorflow.install()
