@@ -3,13 +3,21 @@
 # benchmark (experiments/demo.gin's settings with a 600-step source stage: a picture, not a
 # result), exported as a SavedModel, run on the real sample video (tools/fetch_sample_video.sh).
 # Writes docs/images/infer_panel.png. Each step is skipped when its output exists.
-#   tools/sample_video_panel.sh [WORK_DIR]      # default: sample_panel_out/
+#   tools/sample_video_panel.sh [WORK_DIR [MODEL]]   # default: sample_panel_out/
+# MODEL: an exported SavedModel (base or version dir) or .tflite to use instead of training one,
+# e.g. `make demo`'s demo_out/exported/saved_model (the adapted model of the README's panel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 OUT=${1:-sample_panel_out}
+MODEL=${2:-}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
+if [ -n "$MODEL" ] && [ ! -e "$MODEL" ]; then
+  echo "error: the model $MODEL does not exist" >&2
+  exit 2
+fi
+if [ -z "$MODEL" ]; then
 if [ ! -f "$OUT/benchmark/manifest.json" ]; then
   $PY tools/make_benchmark.py --gin_file=benchmark/default.gin --output_dir="$OUT/benchmark"
 fi
@@ -25,7 +33,9 @@ fi
 if ! ls "$OUT"/export/*/saved_model.pb >/dev/null 2>&1; then
   $PY -m sa3dhp_tf.export --model_dir="$OUT/source" --format=saved_model --output="$OUT/export"
 fi
+MODEL="$OUT/export"
+fi
 video="$(tools/fetch_sample_video.sh)"
-$PY -m sa3dhp_tf.infer --model="$OUT/export" --video="$video" --output="$OUT/infer"
+$PY -m sa3dhp_tf.infer --model="$MODEL" --video="$video" --output="$OUT/infer"
 cp "$OUT/infer/panel.png" docs/images/infer_panel.png
 echo "docs/images/infer_panel.png (from $OUT/infer/poses.mp4, frame in $OUT/infer/poses.json)"
