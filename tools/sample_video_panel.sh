@@ -37,5 +37,13 @@ MODEL="$OUT/export"
 fi
 video="$(tools/fetch_sample_video.sh)"
 $PY -m sa3dhp_tf.infer --model="$MODEL" --video="$video" --output="$OUT/infer"
-cp "$OUT/infer/panel.png" docs/images/infer_panel.png
+# Downscaled to 1200 px wide, 256 colours (the committed picture stays under 300 KB).
+$PY - "$OUT/infer/panel.png" docs/images/infer_panel.png <<'PYEOF'
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("RGB")
+im = im.resize((1200, round(im.height * 1200 / im.width)), Image.LANCZOS)
+im.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+    sys.argv[2], optimize=True)
+PYEOF
 echo "docs/images/infer_panel.png (from $OUT/infer/poses.mp4, frame in $OUT/infer/poses.json)"
