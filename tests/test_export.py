@@ -87,6 +87,11 @@ def test_bad_inputs_fail_with_what_was_expected(exported):
     sigs["serving_bytes"](images=tf.constant([b"hello, not an image"]))
   with pytest.raises((TypeError, ValueError)):
     sigs["serving_default"](images=np.zeros((32, 32, 3), np.uint8))  # rank 3
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="serving_clip clips .*expected 3 \\(RGB\\) channels"):
+    sigs["serving_clip"](clips=np.zeros((1, 30, 32, 32, 1), np.uint8))
+  with pytest.raises((TypeError, ValueError)):
+    sigs["serving_clip"](clips=np.zeros((1, 29, 32, 32, 3), np.uint8))  # not 30 frames
 
 
 def test_rest_and_grpc_requests_feed_the_signatures(exported):
