@@ -87,6 +87,11 @@ def test_bad_inputs_fail_with_what_was_expected(exported):
     sigs["serving_bytes"](images=tf.constant([b"hello, not an image"]))
   with pytest.raises((TypeError, ValueError)):
     sigs["serving_default"](images=np.zeros((32, 32, 3), np.uint8))  # rank 3
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="serving_clip clips .*expected 3 \\(RGB\\) channels"):
+    sigs["serving_clip"](clips=np.zeros((1, 30, 32, 32, 1), np.uint8))
+  with pytest.raises((TypeError, ValueError)):
+    sigs["serving_clip"](clips=np.zeros((1, 29, 32, 32, 3), np.uint8))  # not 30 frames
 
 
 def test_rest_and_grpc_requests_feed_the_signatures(exported):
@@ -160,3 +165,40 @@ def test_cli_errors(chain, tmp_path):
   blocked.write_text("x")
   r = run(f"--model_dir={chain['source']}", f"--output={blocked}/sub")
   assert r.returncode == 2 and "--output" in r.stderr
+
+
+# The bounds docs/performance.md ("Quantised TFLite: MPJPE bounds") states, in mm: the mean
+# per-joint distance between a variant's poses and the float SavedModel's on target_test frames.
+QUANTISED_MPJPE_BOUNDS_MM = {"none": 0.001, "float16": 0.5, "dynamic_int8": 1.0, "int8": 10.0}
+QUANTISED_FRAMES = 32
+
+
+def test_the_docs_state_the_bounds_the_tests_check():
+  with open(os.path.join(REPO, "docs", "performance.md")) as f:
+    text = f.read()
+  for quantize, bound in QUANTISED_MPJPE_BOUNDS_MM.items():
+    assert f"| `{quantize}` | < {bound:g} mm |" in text, quantize
+
+
+@pytest.fixture(scope="module")
+def float_poses(chain, exported):
+  """target_test frames (uint8 at the model's input size) and the float SavedModel's poses."""
+  frames = exporter.decode_uint8(exporter.benchmark_jpegs(chain["bench"], "target_test",
+                                                          QUANTISED_FRAMES))
+  pose = exported["loaded"].signatures["serving_default"](images=tf.constant(frames))["pose3d"]
+  return frames, pose.numpy()
+
+
+@pytest.mark.parametrize("quantize", sorted(QUANTISED_MPJPE_BOUNDS_MM))
+def test_quantised_tflite_mpjpe_delta_within_the_documented_bound(chain, float_poses, quantize,
+                                                                   tmp_path):
+  frames, want = float_poses
+  path = exporter.export(chain["source"], "tflite", str(tmp_path / f"{quantize}.tflite"),
+                         quantize=quantize)
+  assert json.load(open(path + ".metadata.json"))["quantize"] == quantize
+  got = exporter.run_tflite(exporter.tflite_runner(path), frames)["pose3d"]
+  assert got.shape == want.shape == (QUANTISED_FRAMES, 17, 3) and np.isfinite(got).all()
+  delta = np.linalg.norm(got - want, axis=-1).mean()
+  assert delta < QUANTISED_MPJPE_BOUNDS_MM[quantize], delta
+  if quantize != "none":  # the file is quantised: its poses are not the float model's
+    assert delta > 0

@@ -24,12 +24,6 @@ sys.path.insert(0, os.path.join(REPO, "tools"))
 import fetch_wheel_file  # noqa: E402
 
 
-# The exporter's TFLite files (issue 9, b47b9a5) return NaN for every pose under ai_edge_litert
-# (weights read through READ_VARIABLE); infer stops with its non-finite error. Remove once fixed.
-TFLITE_NAN = pytest.mark.xfail(reason="the TFLite export returns NaN poses (exporter bug)",
-                               strict=False)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """A tiny source stage exported as a SavedModel and as float32 TFLite."""
@@ -97,7 +91,6 @@ def test_saved_model_on_a_made_video_writes_every_output_and_marks_empty_frames(
   assert not [p for p in os.listdir(out) if p.startswith(".")]  # no partial files left
 
 
-@TFLITE_NAN
 def test_tflite_gives_the_saved_models_poses(exported, video_path, tmp_path):
   runs = {}
   for kind in ("saved_model", "tflite"):
@@ -137,7 +130,6 @@ def test_boxes_from_a_file_are_used_as_given(exported, video_path, tmp_path):
 
 
 @pytest.mark.slow
-@TFLITE_NAN
 def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   try:
     video = fetch_wheel_file.fetch("sports2d", "0.8.34", "Sports2D/Demo/demo.mp4")
@@ -157,8 +149,6 @@ def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   assert json.loads(result.stdout)["num_frames"] == 12
 
 
-@pytest.mark.xfail(reason="failed in the 2026-12-02 integration run of the merged branches; "
-                   "cause not investigated (issue 9 stays open)", strict=False)
 def test_a_cut_video_is_reported_and_covers_the_decoded_frames(exported, tmp_path):
   frames = video_fixtures.person_frames()
   path = tmp_path / "person.avi"

@@ -76,3 +76,14 @@ def test_the_binary_prints_one_error_line_and_exits_2(video_path, tmp_path):
 def test_unknown_flag_is_rejected(video_path, tmp_path):
   result = infer("--model=m", f"--video={video_path}", f"--output={tmp_path}", "--colour=red")
   assert result.returncode != 0 and "colour" in result.stderr
+
+
+def test_panel_script_with_a_missing_model_is_one_error_line(tmp_path):
+  result = subprocess.run(["bash", os.path.join(REPO, "tools", "sample_video_panel.sh"),
+                           str(tmp_path / "work"), str(tmp_path / "no_such_model")],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHON=sys.executable))
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines() == [
+      f"error: the model {tmp_path / 'no_such_model'} does not exist"]
+  assert not (tmp_path / "work").exists()  # before any work

@@ -77,12 +77,17 @@ class PoseExportModule(tf.Module):
 
   # --- preprocessing and the model -----------------------------------------------------------
   def _check_images(self, images, what, rank):
+    """`images`, computed after the checks: the shape ops that follow (reshape, ensure_shape)
+    would otherwise fail first with an error that names no expectation (seen on serving_clip)."""
     shape = tf.shape(images)
-    tf.debugging.assert_rank(images, rank, message=f"{what}: expected rank {rank}")
-    tf.debugging.assert_equal(shape[-1], 3,
-                              message=f"{what}: expected 3 (RGB) channels in the last axis")
-    tf.debugging.assert_positive(shape[-3:-1],
-                                 message=f"{what}: expected images at least 1x1 pixels")
+    checks = [
+        tf.debugging.assert_rank(images, rank, message=f"{what}: expected rank {rank}"),
+        tf.debugging.assert_equal(shape[-1], 3,
+                                  message=f"{what}: expected 3 (RGB) channels in the last axis"),
+        tf.debugging.assert_positive(shape[-3:-1],
+                                     message=f"{what}: expected images at least 1x1 pixels")]
+    with tf.control_dependencies([c for c in checks if c is not None]):
+      return tf.identity(images)
 
   def preprocess(self, images):
     """uint8 `[B, H, W, 3]` -> float32 `[B, S, S, 3]` in [0, 1] (S = the model's input size),
@@ -103,7 +108,7 @@ class PoseExportModule(tf.Module):
   @signature("serving_default", "uint8 person crops [N, H, W, 3], any H, W",
              images=lambda m: tf.TensorSpec([None, None, None, None], tf.uint8, "images"))
   def serve_images(self, images):
-    self._check_images(images, "serving_default images (uint8 [N, H, W, 3])", 4)
+    images = self._check_images(images, "serving_default images (uint8 [N, H, W, 3])", 4)
     return self.predict(self.preprocess(images))
 
   @signature("serving_bytes", "JPEG or PNG encoded crops [N] (strings)",
@@ -137,7 +142,7 @@ class PoseExportModule(tf.Module):
                                            "clips"))
   def serve_clips(self, clips):
     what = f"serving_clip clips (uint8 [N, {self.clip_length}, H, W, 3])"
-    self._check_images(clips, what, 5)
+    clips = self._check_images(clips, what, 5)
     shape = tf.shape(clips)
     frames = tf.reshape(clips, tf.concat([[-1], shape[2:]], axis=0))
     out = self.predict(self.preprocess(frames))
