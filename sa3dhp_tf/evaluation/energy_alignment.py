@@ -60,13 +60,15 @@ def target_error(model, batch):
 
 def root_relative_mpjpe(predicted, truth):
   """MPJPE (mm) of `[N, J, 3]` poses after moving both roots (joint 0) to the origin, with a
-  gradient that is finite everywhere: the root's error is exactly 0 after centring and the
-  gradient of a norm at 0 is NaN, so the root enters as the 0 it is, not through the norm."""
+  gradient that is finite everywhere: a norm's gradient at 0 is NaN, and the root's error is
+  exactly 0 after centring (as is any joint predicted exactly), so a joint with no error
+  contributes 0 and a 0 gradient (the double `where` keeps the untaken branch finite too)."""
   truth = truth - truth[:, :1]
   predicted = predicted - predicted[:, :1]
-  joints = predicted.shape[-2]
-  per_joint = tf.norm(predicted[:, 1:] - truth[:, 1:], axis=-1)
-  return tf.reduce_mean(per_joint) * (joints - 1) / joints
+  squared = tf.reduce_sum(tf.square(predicted - truth), axis=-1)
+  positive = squared > 0
+  per_joint = tf.where(positive, tf.sqrt(tf.where(positive, squared, 1.0)), 0.0)
+  return tf.reduce_mean(per_joint)
 
 
 def _flat(gradients, variables):
