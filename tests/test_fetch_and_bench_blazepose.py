@@ -63,12 +63,18 @@ def test_the_sample_video_script_prints_the_cached_path(tmp_path):
 @pytest.mark.slow
 def test_bench_times_our_tflite_against_blazepose_in_one_run(tmp_path):
   from export_fixtures import exported_stage
-  ours = exported_stage(tmp_path)["tflite"]
+  exported = exported_stage(tmp_path)
+  ours = exported["tflite"]
   _fetch_or_skip(*bench_blazepose.BLAZEPOSE)
   result = bench_blazepose.run_benchmark({"ours": ours}, threads=(1,), frames=4, warmup=1,
-                                         rounds=2)
+                                         rounds=2, saved_model=exported["saved_model"])
   rows = {r["model"]: r for r in result["results"]}
-  assert set(rows) == {"ours", bench_blazepose.BLAZEPOSE_NAME}
+  assert set(rows) == {"ours", "saved_model", bench_blazepose.BLAZEPOSE_NAME}
+  saved = rows["saved_model"]
+  assert saved["runtime"] == "tensorflow" and saved["frames"] == 4
+  assert saved["input_shape"] == rows["ours"]["input_shape"]  # the export's crop size
+  assert saved["ratio_to_blazepose"] == pytest.approx(
+      saved["median_ms"] / rows[bench_blazepose.BLAZEPOSE_NAME]["median_ms"])
   blaze = rows[bench_blazepose.BLAZEPOSE_NAME]
   assert blaze["input_shape"] == [1, 256, 256, 3] and blaze["input_dtype"] == "float32"
   assert blaze["ratio_to_blazepose"] == 1.0 and blaze["frames"] == rows["ours"]["frames"] == 4

@@ -5,6 +5,7 @@ the same thread counts and the same number of timed frames.
   python tools/bench_blazepose.py --tflite=EXPORT/model_int8.tflite [--tflite=...] \
       [--threads=1,2] [--frames=200] [--output=bench_blazepose.json]
   python tools/bench_blazepose.py --model_dir=RUNS/adapt    # exports the TFLite variants first
+  python tools/bench_blazepose.py ... --saved_model=EXPORT/1   # adds the SavedModel (TF runtime)
 
 BlazePose: `mediapipe/modules/pose_landmark/pose_landmark_full.tflite` from the mediapipe 0.10.21
 wheel (Apache-2.0), fetched with `pip download --no-deps` into the cache (`fetch_wheel_file.py`;
@@ -17,6 +18,10 @@ models take turns in --rounds rounds of frames/rounds invokes each (interleaving
 from other processes over all models alike); each invoke (set input, invoke, read outputs) is
 timed on its own and the median over all --frames is reported with the mean and 90th percentile.
 Inputs are fixed random images (seeded): the latency of these models does not depend on content.
+The SavedModel (`serving_default`, uint8 crops at the export's input size, batch 1) runs in the
+same rounds under the TensorFlow runtime, whose thread pools are fixed when TF starts: its row in
+each thread block is at TF's own setting (reported as `threads`, the intra-op pool size; 0 means
+TF's default, one thread per core), not at the block's thread count.
 The JSON result goes to stdout and, with --output, to that file.
 """
 
@@ -101,9 +106,44 @@ class TimedModel:
             "p90_ms": float(np.percentile(ms, 90))}
 
 
+class TimedSavedModel:
+  """The exported SavedModel's `serving_default` on one fixed uint8 crop, under TF's runtime."""
+
+  name = "saved_model"
+
+  def __init__(self, path, seed):
+    import tensorflow as tf
+    self.path = path
+    self.function = tf.saved_model.load(path).signatures["serving_default"]
+    import re
+    contract = json.load(open(os.path.join(path, "metadata.json")))["input_contract"]["pixels"]
+    # crops at the size the graph resizes to, so that it times the network, not a resize
+    side = int(re.search(r"to (\d+)x\d+ inside the graph", contract).group(1))
+    self.input_shape = [1, side, side, 3]
+    rng = np.random.default_rng(seed)
+    self.input = tf.constant(rng.integers(0, 256, self.input_shape, dtype=np.uint8))
+    self.threads = tf.config.threading.get_intra_op_parallelism_threads()
+    self.times = []
+
+  def invoke(self):
+    for value in self.function(self.input).values():
+      value.numpy()
+
+  time = TimedModel.time
+
+  def summary(self):
+    ms = np.array(self.times) * 1e3
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(self.path) for f in fs)
+    return {"model": self.name, "path": os.path.abspath(self.path), "threads": self.threads,
+            "input_shape": self.input_shape, "input_dtype": "uint8", "file_bytes": size,
+            "frames": len(ms), "median_ms": float(np.median(ms)), "mean_ms": float(ms.mean()),
+            "p90_ms": float(np.percentile(ms, 90)), "runtime": "tensorflow"}
+
+
 def run_benchmark(models, threads=(1, 2), frames=200, warmup=10, rounds=5, image_size=None,
-                  cache_dir=None):
-  """`models`: {name: tflite path} of the project's exports. Returns the result dict."""
+                  cache_dir=None, saved_model=None):
+  """`models`: {name: tflite path} of the project's exports; `saved_model`: an exported
+  SavedModel version dir, timed in the same rounds. Returns the result dict."""
   blazepose = fetch_wheel_file.fetch(*BLAZEPOSE, cache_dir=cache_dir)
   all_models = dict(models)
   all_models[BLAZEPOSE_NAME] = blazepose
@@ -112,6 +152,8 @@ def run_benchmark(models, threads=(1, 2), frames=200, warmup=10, rounds=5, image
   for t in threads:
     timed = [TimedModel(name, path, t, seed=i, image_size=image_size)
              for i, (name, path) in enumerate(sorted(all_models.items()))]
+    if saved_model:
+      timed.append(TimedSavedModel(saved_model, seed=len(timed)))
     for model in timed:
       for _ in range(warmup):
         model.invoke()
@@ -120,8 +162,10 @@ def run_benchmark(models, threads=(1, 2), frames=200, warmup=10, rounds=5, image
         model.time(per_round)
     results.extend(model.summary() for model in timed)
   reference = {r["threads"]: r["median_ms"] for r in results if r["model"] == BLAZEPOSE_NAME}
-  for r in results:
-    r["ratio_to_blazepose"] = r["median_ms"] / reference[r["threads"]]
+  for i, r in enumerate(results):
+    # a row's ratio is to BlazePose in its own thread block (the SavedModel's `threads` is TF's)
+    r["block_threads"] = threads[i // (len(results) // len(threads))]
+    r["ratio_to_blazepose"] = r["median_ms"] / reference[r["block_threads"]]
   import ai_edge_litert
   return {
       "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(),
@@ -182,6 +226,8 @@ def main():
   parser.add_argument("--image_size", type=int, default=None,
                       help="input side for a model whose input size is not fixed")
   parser.add_argument("--cache_dir", default=None)
+  parser.add_argument("--saved_model", default=None,
+                      help="an exported SavedModel version dir, timed in the same rounds")
   parser.add_argument("--output", default=None)
   args = parser.parse_args()
   try:
@@ -207,9 +253,12 @@ def main():
         parser.exit(2, f"error: {e}\n")
     if not models:
       parser.exit(2, "error: pass --tflite=FILE (repeatable) or --model_dir=D\n")
+    if args.saved_model and not os.path.isfile(os.path.join(args.saved_model,
+                                                            "saved_model.pb")):
+      parser.exit(2, f"error: --saved_model: no saved_model.pb in {args.saved_model}\n")
     try:
       result = run_benchmark(models, threads, args.frames, args.warmup, args.rounds,
-                             args.image_size, args.cache_dir)
+                             args.image_size, args.cache_dir, args.saved_model)
     except (fetch_wheel_file.FetchError, ValueError) as e:
       parser.exit(2, f"error: {e}\n")
   text = json.dumps(result, indent=2)
