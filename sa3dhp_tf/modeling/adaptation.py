@@ -604,12 +604,10 @@ class RelationDistillationModel(keras.Model):
 
   def _train_step_for(self, data, names):
     batch = self._unpack(data)
-    context = tf.distribute.get_replica_context()
-    replicas = context.num_replicas_in_sync if context is not None else 1
     with tf.GradientTape(persistent=len(names) > 1) as tape:
       losses, stats = self.compute_energies(batch, names)
       objectives = {n: self.energy_optimizers[n].scale_loss(
-          self.energy_weights[n] * losses[n] / replicas) for n in names}
+          sl.replica_share(self.energy_weights[n] * losses[n])) for n in names}
     updates = []
     n_g = len(self._g_trainable_variables())
     for name in names:
