@@ -246,7 +246,7 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_without_losing_a_step
 
 
 _BFLOAT16_SCRIPT = r"""
-import json, math, sys
+import json, math, os, sys
 import keras
 from sa3dhp_tf import config, distribution
 import sa3dhp_tf.tasks as tasks
@@ -272,7 +272,9 @@ for stage, extra in bindings.items():
   strategy = distribution.make_strategy()
   assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
   tasks.get_stage(stage)(dirs[stage])
-  history = training_loop.read_history(dirs[stage])
+  # relation_nets trains one network per relation, each with its history in relations/<key>/.
+  history = [h for where, _, names in sorted(os.walk(dirs[stage])) if "history.jsonl" in names
+             for h in training_loop.read_history(where)]
   losses = {k: v for h in history for k, v in h.items() if "loss" in k}
   report[stage] = {"steps": [h["step"] for h in history],
                    "finite": all(math.isfinite(v) for h in history for k, v in h.items()
