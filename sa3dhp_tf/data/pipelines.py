@@ -29,6 +29,21 @@ def _options(deterministic):
   return options
 
 
+def _one_stream(build):
+  """The dataset `build()` returns, rebuilt for every iterator: each iterator yields the same
+  stream, a function of the seeds alone.
+
+  `shuffle(seed=..., reshuffle_each_iteration=True)` draws its order from a seed generator the
+  dataset object owns, so a second iterator of the same dataset sees another order, and how far
+  it moved depends on how much the first one read (prefetch: timing). Keras `fit` under a
+  distribution strategy opens one iterator to build the model symbolically before the one it
+  trains on, so without this a 'mirrored' or 'multi_worker' run trained on other batches than the
+  same command without a strategy (issue 13). Built inside a dataset function, the generators are
+  created per iterator; repeats inside one stream still reshuffle every pass.
+  `build` runs once, at trace time: it must not read tensors eagerly (`.numpy()`)."""
+  return tf.data.Dataset.range(1).flat_map(lambda _: build())
+
+
 def _with_seeds(dataset, seed):
   """Zips every element with a stateless seed `[2]` int64 drawn from `seed`."""
   seeds = tf.data.Dataset.random(seed=seed).batch(2, drop_remainder=True)
@@ -97,18 +112,21 @@ def mocap_poses(paths, batch_size, views=camera.ViewRanges(), seed=None, determi
   """Single root-relative camera-frame poses `[B, 17, 3]` (mm) under random virtual views.
   Random roll makes flipped and rolled poses part of the distribution the pose AE sees, which the
   relation networks need (DESIGN.md section 6)."""
-  dataset = records.record_dataset(paths, "mocap", shuffle_files=True, seed=seed,
-                                   deterministic=deterministic, skip_bad_records=skip_bad_records)
-  dataset = dataset.flat_map(lambda r: tf.data.Dataset.from_tensor_slices(r["pose3d_world"]))
-  if cache:
-    dataset = dataset.cache()
-  if repeat:
-    dataset = dataset.repeat()
-  dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-  dataset = _with_seeds(dataset, seed).map(
-      lambda pose, s: world_to_root_relative_camera(pose, random_view_rotation(s, views)),
-      num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-  return _finish(dataset, batch_size, deterministic, cache=False)
+  def stream():
+    dataset = records.record_dataset(paths, "mocap", shuffle_files=True, seed=seed,
+                                     deterministic=deterministic,
+                                     skip_bad_records=skip_bad_records)
+    dataset = dataset.flat_map(lambda r: tf.data.Dataset.from_tensor_slices(r["pose3d_world"]))
+    if cache:
+      dataset = dataset.cache()
+    if repeat:
+      dataset = dataset.repeat()
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    return _with_seeds(dataset, seed).map(
+        lambda pose, s: world_to_root_relative_camera(pose, random_view_rotation(s, views)),
+        num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+  return _finish(_one_stream(stream), batch_size, deterministic, cache=False)
 
 
 @gin.configurable(denylist=["paths", "batch_size"])
@@ -117,32 +135,35 @@ def mocap_windows(paths, batch_size, window_length=windows.WINDOW_LENGTH, stride
                   repeat=True, skip_bad_records=False):
   """Pose windows `[B, window_length, 17, 3]`, one random view per window. `strides` lists the
   temporal subsampling factors drawn from (2 gives twice-as-fast motion, as in `raw[::2]`)."""
-  dataset = records.record_dataset(paths, "mocap", shuffle_files=True, seed=seed,
-                                   deterministic=deterministic, skip_bad_records=skip_bad_records)
+  def stream():
+    dataset = records.record_dataset(paths, "mocap", shuffle_files=True, seed=seed,
+                                     deterministic=deterministic, skip_bad_records=skip_bad_records)
 
-  def to_windows(record):
-    poses = tf.reshape(record["pose3d_world"], [-1, skeleton.NUM_JOINTS * 3])
-    per_stride = []
-    for stride in strides:
-      framed = tf.signal.frame(poses, window_length * stride, hop, axis=0)
-      per_stride.append(tf.data.Dataset.from_tensor_slices(framed[:, ::stride]))
-    out = per_stride[0]
-    for extra in per_stride[1:]:
-      out = out.concatenate(extra)
-    return out
+    def to_windows(record):
+      poses = tf.reshape(record["pose3d_world"], [-1, skeleton.NUM_JOINTS * 3])
+      per_stride = []
+      for stride in strides:
+        framed = tf.signal.frame(poses, window_length * stride, hop, axis=0)
+        per_stride.append(tf.data.Dataset.from_tensor_slices(framed[:, ::stride]))
+      out = per_stride[0]
+      for extra in per_stride[1:]:
+        out = out.concatenate(extra)
+      return out
 
-  dataset = dataset.flat_map(to_windows)
-  if repeat:
-    dataset = dataset.repeat()
-  dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.flat_map(to_windows)
+    if repeat:
+      dataset = dataset.repeat()
+    dataset = dataset.shuffle(shuffle_buffer, seed=seed)
 
-  def view(window, s):
-    window = tf.reshape(window, [window_length, skeleton.NUM_JOINTS, 3])
-    return world_to_root_relative_camera(window, random_view_rotation(s, views))
+    def view(window, s):
+      window = tf.reshape(window, [window_length, skeleton.NUM_JOINTS, 3])
+      return world_to_root_relative_camera(window, random_view_rotation(s, views))
 
-  dataset = _with_seeds(dataset, seed).map(view, num_parallel_calls=AUTOTUNE,
-                                           deterministic=deterministic)
-  return _finish(dataset, batch_size, deterministic, cache=False)
+    dataset = _with_seeds(dataset, seed).map(view, num_parallel_calls=AUTOTUNE,
+                                             deterministic=deterministic)
+    return dataset
+
+  return _finish(_one_stream(stream), batch_size, deterministic, cache=False)
 
 
 # --- labeled frames -------------------------------------------------------------------------------
@@ -159,27 +180,35 @@ def source_frames(paths, batch_size, image_size=None, augment=True,
   semi-supervised setting's."""
   if not 0.0 < keep_sequence_fraction <= 1.0:
     raise ValueError(f"keep_sequence_fraction must be in (0, 1], got {keep_sequence_fraction}")
-  dataset = records.record_dataset(paths, "frame", shuffle_files=repeat, seed=seed,
-                                   deterministic=deterministic, skip_bad_records=skip_bad_records)
-  if keep_sequence_fraction < 1.0:
-    kept = tf.constant(_sequence_subset(paths, keep_sequence_fraction))
-    dataset = dataset.filter(lambda r: tf.reduce_any(tf.equal(r["sequence_id"], kept)))
-  dataset = dataset.map(lambda r: {"jpeg": r["image/encoded"], "pose3d": r["pose3d"]},
-                        num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-  if cache:
-    dataset = dataset.cache()
-  if repeat:
-    dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
+  # Read eagerly here: `stream` runs inside a dataset function (graph mode).
+  kept = (_sequence_subset(paths, keep_sequence_fraction) if keep_sequence_fraction < 1.0
+          else None)
 
-  def prepare(example, s):
-    image = decode_frame(example["jpeg"], image_size)
-    if augment:
-      image = augment_lib.pose_invariant_augment(image, s, augment_config)
-    return {contract.FRAME_IMAGE: image, contract.FRAME_POSE: example["pose3d"]}
+  def stream():
+    dataset = records.record_dataset(paths, "frame", shuffle_files=repeat, seed=seed,
+                                     deterministic=deterministic,
+                                     skip_bad_records=skip_bad_records)
+    if kept is not None:
+      dataset = dataset.filter(
+          lambda r: tf.reduce_any(tf.equal(r["sequence_id"], tf.constant(kept))))
+    dataset = dataset.map(lambda r: {"jpeg": r["image/encoded"], "pose3d": r["pose3d"]},
+                          num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if cache:
+      dataset = dataset.cache()
+    if repeat:
+      dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
 
-  dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
-                                           deterministic=deterministic)
-  return _finish(dataset, batch_size, deterministic, cache=False)
+    def prepare(example, s):
+      image = decode_frame(example["jpeg"], image_size)
+      if augment:
+        image = augment_lib.pose_invariant_augment(image, s, augment_config)
+      return {contract.FRAME_IMAGE: image, contract.FRAME_POSE: example["pose3d"]}
+
+    dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
+                                             deterministic=deterministic)
+    return dataset
+
+  return _finish(_one_stream(stream), batch_size, deterministic, cache=False)
 
 
 def _sequence_subset(paths, fraction):
@@ -257,39 +286,42 @@ def target_windows(paths, batch_size, relation_keys=("z3", "v2", "v3"), theta=re
   relation_keys = tuple(relation_keys)
   for key in relation_keys:
     relations.get_relation(key)  # fail early on an unknown key
-  dataset = records.record_dataset(paths, "clip", shuffle_files=repeat, seed=seed,
-                                   deterministic=deterministic, skip_bad_records=skip_bad_records)
+  def stream():
+    dataset = records.record_dataset(paths, "clip", shuffle_files=repeat, seed=seed,
+                                     deterministic=deterministic, skip_bad_records=skip_bad_records)
 
-  def check_length(record):
-    tf.debugging.assert_equal(
-        record["num_frames"], tf.constant(windows.WINDOW_LENGTH, tf.int64),
-        message=f"target clips must have {windows.WINDOW_LENGTH} frames")
-    if not with_poses:
-      return record["frames/encoded"]
-    tf.debugging.assert_equal(record["has_pose"], tf.constant(1, tf.int64),
-                              message="with_poses: the clip split has no labels")
-    return record["frames/encoded"], tf.reshape(record["pose3d"],
-                                                [windows.WINDOW_LENGTH, skeleton.NUM_JOINTS, 3])
+    def check_length(record):
+      tf.debugging.assert_equal(
+          record["num_frames"], tf.constant(windows.WINDOW_LENGTH, tf.int64),
+          message=f"target clips must have {windows.WINDOW_LENGTH} frames")
+      if not with_poses:
+        return record["frames/encoded"]
+      tf.debugging.assert_equal(record["has_pose"], tf.constant(1, tf.int64),
+                                message="with_poses: the clip split has no labels")
+      return record["frames/encoded"], tf.reshape(
+          record["pose3d"], [windows.WINDOW_LENGTH, skeleton.NUM_JOINTS, 3])
 
-  dataset = dataset.map(check_length, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-  if cache:
-    dataset = dataset.cache()
-  if repeat:
-    dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.map(check_length, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+    if cache:
+      dataset = dataset.cache()
+    if repeat:
+      dataset = dataset.repeat().shuffle(shuffle_buffer, seed=seed)
 
-  def prepare(clip, s):
-    jpegs, poses = clip if with_poses else (clip, None)
-    window = decode_frames(jpegs, image_size)
-    window = tf.ensure_shape(window, [windows.WINDOW_LENGTH, None, None, 3])
-    out = {contract.WINDOW: window}
-    if with_poses:
-      out[contract.WINDOW_POSE] = poses
-    if with_augmented:
-      out[contract.AUGMENTED] = augment_lib.pose_invariant_augment(
-          windows.middle_clip(window, time_axis=-4), s, augment_config)
-    out.update(relation_counterparts(window, relation_keys, theta, fill_mode))
-    return out
+    def prepare(clip, s):
+      jpegs, poses = clip if with_poses else (clip, None)
+      window = decode_frames(jpegs, image_size)
+      window = tf.ensure_shape(window, [windows.WINDOW_LENGTH, None, None, 3])
+      out = {contract.WINDOW: window}
+      if with_poses:
+        out[contract.WINDOW_POSE] = poses
+      if with_augmented:
+        out[contract.AUGMENTED] = augment_lib.pose_invariant_augment(
+            windows.middle_clip(window, time_axis=-4), s, augment_config)
+      out.update(relation_counterparts(window, relation_keys, theta, fill_mode))
+      return out
 
-  dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
-                                           deterministic=deterministic)
-  return _finish(dataset, batch_size, deterministic, cache=False)
+    dataset = _with_seeds(dataset, seed).map(prepare, num_parallel_calls=AUTOTUNE,
+                                             deterministic=deterministic)
+    return dataset
+
+  return _finish(_one_stream(stream), batch_size, deterministic, cache=False)

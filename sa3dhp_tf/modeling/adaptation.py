@@ -452,8 +452,9 @@ class RelationDistillationModel(keras.Model):
 
   def _spread_statistics(self, z_flat):
     """Per-dimension std of latents over the batch, and the reference (first-step) spread,
-    captured in the first step that sees target frames."""
-    std = tf.math.reduce_std(z_flat, axis=0)
+    captured in the first step that sees target frames. In float32 under a mixed-precision
+    policy (the reference is a float32 variable; the guard and metrics stay float32)."""
+    std = tf.math.reduce_std(tf.cast(z_flat, tf.float32), axis=0)
     reference = tf.where(tf.reduce_max(self.reference_latent_std) > 0.0,
                          tf.convert_to_tensor(self.reference_latent_std),
                          tf.stop_gradient(std))
@@ -645,13 +646,11 @@ class RelationDistillationModel(keras.Model):
 
   def _train_step_for(self, data, names, heads_only=False):
     batch = self._unpack(data)
-    context = tf.distribute.get_replica_context()
-    replicas = context.num_replicas_in_sync if context is not None else 1
     optimizers = self.head_warmup_optimizers if heads_only else self.energy_optimizers
     with tf.GradientTape(persistent=len(names) > 1) as tape:
       losses, stats = self.compute_energies(batch, names)
       objectives = {n: optimizers[n].scale_loss(
-          self.energy_weights[n] * losses[n] / replicas) for n in names}
+          sl.replica_share(self.energy_weights[n] * losses[n])) for n in names}
     updates = []
     n_g = 0 if heads_only else len(self._g_trainable_variables())
     for name in names:

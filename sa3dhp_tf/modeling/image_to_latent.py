@@ -345,7 +345,8 @@ class SourcePoseRegressor(keras.Model):
     images, poses, sample_weight = self._unpack(data)
     with tf.GradientTape() as tape:
       losses = self._pose_losses(images, poses, sample_weight, training=True)
-      scaled = self.optimizer.scale_loss(losses[0])  # mixed_float16 loss scaling
+      # mixed_float16 loss scaling; the replica share (gradients are summed over replicas).
+      scaled = self.optimizer.scale_loss(sl.replica_share(losses[0]))
     variables = self.image_to_latent.trainable_variables
     if self.joint_head is not None:
       variables = variables + self.joint_head.trainable_variables

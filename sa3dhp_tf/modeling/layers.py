@@ -275,6 +275,18 @@ def real_logits_and_r1(discriminator, real, input_scale=1.0, enabled=True):
   return logits, tf.reduce_mean(tf.reduce_sum(tf.square(grads), axis=list(range(1, rank))))
 
 
+def replica_share(loss):
+  """`loss` (a mean over this replica's batch) divided by the replicas in sync: the objective a
+  train step differentiates. Keras optimizers SUM the replicas' gradients (`apply_gradients`
+  all-reduces with ReduceOp.SUM), so each replica must contribute 1/replicas of the global-batch
+  mean, as `keras.Model.compile`'s losses do (`scale_loss_for_distribution`); otherwise a run on
+  N replicas steps with N times the gradient (SGD: N times the learning rate; Adam: another
+  epsilon). 1 outside a strategy."""
+  context = tf.distribute.get_replica_context()
+  replicas = context.num_replicas_in_sync if context is not None else 1
+  return loss / replicas if replicas > 1 else loss
+
+
 def batch_std(codes):
   """Mean over code dimensions of the standard deviation across the batch (collapse monitor)."""
   return tf.reduce_mean(tf.math.reduce_std(codes, axis=0))

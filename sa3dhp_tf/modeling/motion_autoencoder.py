@@ -197,9 +197,10 @@ class MotionAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       disc_loss = self._check(disc_loss, "discriminator loss")
       adv_loss = sl.generator_loss(self.discriminator(v, training=True))
       loss = self._check(rec_loss + self.adversarial_weight * adv_loss, "auto-encoder loss")
-      # Loss scaling under mixed_float16 (identity otherwise); apply_gradients unscales.
-      scaled_loss = self.autoencoder_optimizer.scale_loss(loss)
-      scaled_disc_loss = self.discriminator_optimizer.scale_loss(disc_loss)
+      # Loss scaling under mixed_float16 (identity otherwise; apply_gradients unscales) of each
+      # replica's share (the optimizers sum the replicas' gradients).
+      scaled_loss = self.autoencoder_optimizer.scale_loss(sl.replica_share(loss))
+      scaled_disc_loss = self.discriminator_optimizer.scale_loss(sl.replica_share(disc_loss))
     ae_vars = self._primary_variables()
     disc_vars = self._discriminator_variables()
     ae_grads = ae_tape.gradient(scaled_loss, ae_vars)

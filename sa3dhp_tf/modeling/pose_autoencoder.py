@@ -264,9 +264,10 @@ class PoseAutoencoder(sl.TwoOptimizerModelMixin, keras.Model):
       loss = (rec_loss + self.latent_adversarial_weight * latent_adv
               + self.pose_adversarial_weight * pose_adv)
       loss = self._check(loss, "auto-encoder loss")
-      # Loss scaling under mixed_float16 (identity otherwise); apply_gradients unscales.
-      scaled_loss = self.autoencoder_optimizer.scale_loss(loss)
-      scaled_disc_loss = self.discriminator_optimizer.scale_loss(disc_loss)
+      # Loss scaling under mixed_float16 (identity otherwise; apply_gradients unscales) of each
+      # replica's share (the optimizers sum the replicas' gradients).
+      scaled_loss = self.autoencoder_optimizer.scale_loss(sl.replica_share(loss))
+      scaled_disc_loss = self.discriminator_optimizer.scale_loss(sl.replica_share(disc_loss))
     ae_vars = self._primary_variables()
     disc_vars = self._discriminator_variables()
     ae_grads = ae_tape.gradient(scaled_loss, ae_vars)

@@ -142,7 +142,8 @@ class RelationNetwork(keras.Model):
     anchor, counterpart = self._unpack(data)
     with tf.GradientTape() as tape:
       terms = self._terms(anchor, counterpart, training=True)
-      scaled = self.optimizer.scale_loss(terms[0])  # mixed_float16 loss scaling
+      # mixed_float16 loss scaling; the replica share (gradients are summed over replicas).
+      scaled = self.optimizer.scale_loss(sl.replica_share(terms[0]))
     variables = self.network.trainable_variables
     self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
     return self._record(*terms)

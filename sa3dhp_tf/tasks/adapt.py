@@ -355,7 +355,11 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
   data_dir = data_dir or source_info["settings"]["data_dir"]
   energies = resolve_energies(energies, relation_nets_dir, data_dir, auto_relations)
   relation_keys = list(energy_lib.relation_keys(energies))
-  inputs = load_inputs(source_dir, relation_nets_dir, relation_keys)
+  # Loaded in the strategy's scope: under 'mirrored'/'multi_worker' G's variables must be the
+  # strategy's (outside it, the optimisers' slots fail: "colocate_vars_with must only be passed
+  # a variable created in this tf.distribute.Strategy.scope()").
+  with training_loop.make_strategy().scope():
+    inputs = load_inputs(source_dir, relation_nets_dir, relation_keys)
   theta = resolve_theta(theta, inputs, relation_nets_dir)
   check_requirements(energies, inputs)
   model = build_model(inputs, energies, trainable_stages, loss_kind, temperature, learning_rates,
