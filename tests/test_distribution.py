@@ -340,9 +340,6 @@ def test_gpu_check_without_a_gpu_stops_with_one_error_line(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="2026-12-02 22:04: the report is written now (226 s, load 2-5), but both "
-                   "adapt mixed_bfloat16 variants fail: TypeError, 'SelectV2' input 'e' bfloat16 "
-                   "vs float32 (an energy mixes dtypes); issue 13 stays open", strict=False)
 def test_gpu_check_smoke_runs_every_variant_on_the_cpu(tmp_path):
   report = tmp_path / "gpu_check.json"
   out = _gpu_check(["--smoke", f"--report={report}"], 1200)

@@ -40,8 +40,12 @@ def _one_stream(build):
   trains on, so without this a 'mirrored' or 'multi_worker' run trained on other batches than the
   same command without a strategy (issue 13). Built inside a dataset function, the generators are
   created per iterator; repeats inside one stream still reshuffle every pass.
-  `build` runs once, at trace time: it must not read tensors eagerly (`.numpy()`)."""
-  return tf.data.Dataset.range(1).flat_map(lambda _: build())
+  `build` runs once, at trace time: it must not read tensors eagerly (`.numpy()`). It is plain
+  Python that builds datasets, so AutoGraph is kept out of it: converting it walked into the file
+  checks (`os.path.isfile`), and where Python's frozen standard modules have no source AutoGraph
+  warned on stderr for every run (the functions `build` maps are converted as usual)."""
+  return tf.data.Dataset.range(1).flat_map(
+      tf.autograph.experimental.do_not_convert(lambda _: build()))
 
 
 def _with_seeds(dataset, seed):
