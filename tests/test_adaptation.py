@@ -144,7 +144,7 @@ def test_every_energy_reproduces_recorded_values():
     assert close(stats[name], value), name
   model.compile(optimizers={e: 1e-3 for e in ALL_ENERGY_KINDS}, schedule="round_robin",
                 run_eagerly=True)
-  model.fit(dataset(batch), steps_per_epoch=len(ALL_ENERGY_KINDS), verbose=0)
+  model.fit(dataset(batch), steps_per_epoch=len(ALL_ENERGY_KINDS), shuffle=False, verbose=0)
   losses, _ = model.compute_energies(batch)
   for name, value in RECORDED_ENERGIES["after"].items():
     assert close(losses[name], value), name
@@ -170,7 +170,7 @@ def test_only_the_trainable_stage_and_heads_change():
   # Eager (tracing this joint step costs ~15 s here; compiled steps are tested below).
   model.compile(optimizers={e: 1e-3 for e in model.energies}, schedule="joint",
                 run_eagerly=True)
-  history = model.fit(dataset(make_batch(keys=keys)), steps_per_epoch=2, verbose=0)
+  history = model.fit(dataset(make_batch(keys=keys)), steps_per_epoch=2, shuffle=False, verbose=0)
   for name, value in history.history.items():
     assert np.all(np.isfinite(value)), name
   after = snapshot(model.variables)
@@ -292,7 +292,7 @@ def test_domain_adversarial_reverses_the_gradient_into_g():
   model.gradient_reversal_weight = 1.0
   disc_before = snapshot(model.domain_discriminator.variables)
   model.compile(run_eagerly=True)
-  history = model.fit(dataset(batch), steps_per_epoch=1, verbose=0)
+  history = model.fit(dataset(batch), steps_per_epoch=1, shuffle=False, verbose=0)
   assert 0.0 <= history.history["domain_accuracy"][-1] <= 1.0
   assert any(not np.array_equal(v.numpy(), disc_before[v.path])
              for v in model.domain_discriminator.variables)
@@ -346,7 +346,7 @@ def test_an_energy_registered_in_the_test_file_trains_one_step(probe_energy):
   g_frozen = snapshot([v for v in model.image_to_latent.variables
                        if v.path not in {w.path for w in model.energy_variables("probe")}])
   trained = snapshot(model.energy_variables("probe"))
-  history = model.fit(dataset(batch), steps_per_epoch=1, verbose=0)  # compiled step
+  history = model.fit(dataset(batch), steps_per_epoch=1, shuffle=False, verbose=0)  # compiled step
   assert np.isfinite(history.history["probe_loss"][-1])
   assert int(model.energy_optimizers["probe"].iterations.numpy()) == 1
   assert int(model.energy_optimizers["z1"].iterations.numpy()) == 0
@@ -388,7 +388,7 @@ def test_round_robin_visits_every_optimizer_in_turn_and_joint_applies_all():
   batch = make_batch(keys=("z1",))
   model.compile(run_eagerly=True)
   trace = OptimizerTrace()
-  model.fit(dataset(batch), steps_per_epoch=6, verbose=0, callbacks=[trace])
+  model.fit(dataset(batch), steps_per_epoch=6, shuffle=False, verbose=0, callbacks=[trace])
   assert trace.steps == [(e,) for e in energies] * 2
   assert {k: int(o.iterations.numpy()) for k, o in model.energy_optimizers.items()} == {
       e: 2 for e in energies}
@@ -396,19 +396,20 @@ def test_round_robin_visits_every_optimizer_in_turn_and_joint_applies_all():
   # A custom cycle.
   model.compile(schedule=("z1", "z1", "lcr"), run_eagerly=True)
   trace = OptimizerTrace()
-  model.fit(dataset(batch), steps_per_epoch=3, verbose=0, callbacks=[trace])
+  model.fit(dataset(batch), steps_per_epoch=3, shuffle=False, verbose=0, callbacks=[trace])
   assert trace.steps == [("z1",), ("z1",), ("lcr",)]
   # Joint: every optimiser in every step.
   model.compile(schedule="joint", run_eagerly=True)
   trace = OptimizerTrace()
-  model.fit(dataset(batch), steps_per_epoch=2, verbose=0, callbacks=[trace])
+  model.fit(dataset(batch), steps_per_epoch=2, shuffle=False, verbose=0, callbacks=[trace])
   assert trace.steps == [energies] * 2
   assert {k: int(o.iterations.numpy()) for k, o in model.energy_optimizers.items()} == {
       e: 2 for e in energies}
   # Several steps per execution, and a finite data set that ends the epoch early.
   model.compile(run_eagerly=True, steps_per_execution=2)
   position = int(model.schedule_position.numpy())
-  model.fit(tf.data.Dataset.from_tensors(batch).repeat(3), epochs=1, verbose=0)
+  with pytest.warns(UserWarning, match="ran out of data"):  # the early end, as Keras says it
+    model.fit(tf.data.Dataset.from_tensors(batch).repeat(3), epochs=1, shuffle=False, verbose=0)
   assert int(model.schedule_position.numpy()) == position + 3
   # evaluate: every energy, no update.
   before = snapshot(model.trainable_variables)
@@ -427,7 +428,7 @@ def test_head_warmup_moves_only_the_heads_before_any_update_of_g():
   heads = {"lcr": snapshot(model.lcr_head.trainable_variables),
            "hcr": snapshot(model.hcr_head.trainable_variables)}
   assert model.next_energies() == ("lcr",)
-  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=3, verbose=0)
+  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=3, shuffle=False, verbose=0)
   for path, value in g.items():
     np.testing.assert_array_equal(snapshot(model.image_to_latent.variables)[path], value,
                                   err_msg=path)
@@ -441,7 +442,7 @@ def test_head_warmup_moves_only_the_heads_before_any_update_of_g():
   assert {k: int(o.iterations.numpy()) for k, o in model.energy_optimizers.items()} == {
       e: 0 for e in energies}
   assert model.next_energies() == ("z1",)  # the regular cycle starts at its beginning
-  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=1, verbose=0)
+  model.fit(dataset(make_batch(keys=("z1",))), steps_per_epoch=1, shuffle=False, verbose=0)
   after = snapshot(model.image_to_latent.variables)
   assert any(not np.array_equal(after[p], v) for p, v in g.items())
   assert int(model.energy_optimizers["z1"].iterations.numpy()) == 1
@@ -456,7 +457,7 @@ def test_resume_continues_the_schedule(tmp_path):
   batch = make_batch(keys=("z1",))
   model = make_model(seed=0, energies=energies, keys=("z1",))
   model.compile(optimizers={e: 1e-3 for e in energies}, run_eagerly=True)
-  model.fit(dataset(batch), steps_per_epoch=4, verbose=0)
+  model.fit(dataset(batch), steps_per_epoch=4, shuffle=False, verbose=0)
   assert model.next_energies() == ("source",)
   path = str(tmp_path / "adapt.weights.h5")
   model.save_weights(path)
@@ -472,7 +473,7 @@ def test_resume_continues_the_schedule(tmp_path):
     assert {k: int(o.iterations.numpy()) for k, o in fresh.energy_optimizers.items()} == {
         "z1": 2, "source": 1, "lcr": 1}, restore
     trace = OptimizerTrace()
-    fresh.fit(dataset(batch), steps_per_epoch=2, verbose=0, callbacks=[trace])
+    fresh.fit(dataset(batch), steps_per_epoch=2, shuffle=False, verbose=0, callbacks=[trace])
     assert trace.steps == [("source",), ("lcr",)], restore
     assert int(fresh.schedule_position.numpy()) == 6
 
@@ -489,7 +490,7 @@ def test_compiled_round_robin_under_xla():
   model.compile(jit_compile=True)
   assert model.jit_compile is True
   trace = OptimizerTrace()
-  model.fit(dataset(batch), steps_per_epoch=4, verbose=0, callbacks=[trace])
+  model.fit(dataset(batch), steps_per_epoch=4, shuffle=False, verbose=0, callbacks=[trace])
   assert trace.steps == [("z1",), ("source",)] * 2
   # Step 1 minimises z1 and step 2 the source loss; step 2's G differs from the initial one
   # only in res3 by one Adam step of 1e-5, which moves the loss by far less than 1%.
@@ -520,7 +521,7 @@ for mode in ("default", "mirrored"):
     model = t.make_model(seed=0, energies=energies, keys=("z1",), trainable_stages=("res4",))
     model.compile(optimizers={e: 1e-3 for e in energies}, run_eagerly=(mode == "default"))
   trace = t.OptimizerTrace()
-  model.fit(t.dataset(batch), steps_per_epoch=3, verbose=0, callbacks=[trace])
+  model.fit(t.dataset(batch), steps_per_epoch=3, shuffle=False, verbose=0, callbacks=[trace])
   res4 = [v.numpy().tolist() for v in model.image_to_latent.stage_variables("res4")]
   results[mode] = {"steps": trace.steps, "logs": trace.logs, "res4": res4,
                    "replicas": strategy.num_replicas_in_sync}
@@ -577,7 +578,7 @@ def test_latent_spread_monitor_on_a_constructed_collapse(on_collapse):
   monitor = LatentSpreadMonitor(held, every_n_steps=1, min_fraction=0.3, on_collapse=on_collapse)
   model.compile(run_eagerly=True)
   with pytest.warns(LatentCollapseWarning, match="latent collapse"):
-    history = model.fit(dataset(batch), steps_per_epoch=5, verbose=0,
+    history = model.fit(dataset(batch), steps_per_epoch=5, shuffle=False, verbose=0,
                         callbacks=[_Collapse(at=2), monitor])
   assert monitor.collapsed_at_step == 2
   assert monitor.reference_spread > 0
@@ -597,7 +598,7 @@ def test_latent_spread_monitor_is_quiet_without_collapse(tmp_path):
   model.compile(run_eagerly=True)
   with warnings.catch_warnings():
     warnings.simplefilter("error", LatentCollapseWarning)
-    history = model.fit(dataset(batch), steps_per_epoch=4, verbose=0, callbacks=[monitor])
+    history = model.fit(dataset(batch), steps_per_epoch=4, shuffle=False, verbose=0, callbacks=[monitor])
   assert monitor.collapsed_at_step is None
   assert [s for s, _ in monitor.history] == [0, 2, 4]
   assert history.history["latent_spread_ratio"][-1] == pytest.approx(1.0, abs=0.05)

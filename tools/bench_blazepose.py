@@ -205,7 +205,10 @@ def markdown_table(result):
            "|---|---|---|---|---|---|---|"]
   for r in result["results"]:
     shape = "x".join(str(v) for v in r["input_shape"][1:3])
-    lines.append(f"| {r['model']} | {r['threads']} | {shape} {r['input_dtype']} | "
+    threads = r["threads"]
+    if r.get("runtime") == "tensorflow":  # TF's own pools, fixed at start-up (docstring)
+      threads = f"TF pools ({threads or 'one per core'})"
+    lines.append(f"| {r['model']} | {threads} | {shape} {r['input_dtype']} | "
                  f"{r['file_bytes'] / 1e6:.2f} MB | {r['median_ms']:.2f} | {r['p90_ms']:.2f} | "
                  f"{r['ratio_to_blazepose']:.2f} |")
   return "\n".join(lines)

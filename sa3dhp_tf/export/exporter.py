@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -322,7 +323,12 @@ def convert_saved_model(saved_model_dir, quantize="none", calibration=None):
   converter = tf.lite.TFLiteConverter.from_saved_model(
       saved_model_dir, signature_keys=[pose_module.DEVICE_SIGNATURE])
   QUANTIZATIONS[quantize](converter, calibration)
-  return converter.convert()
+  with warnings.catch_warnings():
+    # The int8 calibration inside the converter builds a tf.lite.Interpreter of its own, which
+    # warns that tf.lite.Interpreter is deprecated; the project runs its files with ai_edge_litert.
+    warnings.filterwarnings("ignore", message=r"(?s).*tf\.lite\.Interpreter is deprecated",
+                            category=UserWarning)
+    return converter.convert()
 
 
 def tflite_runner(model, num_threads=1):
