@@ -109,6 +109,12 @@ def relation_target(relation, motion_encoder, counterpart_latents):
 
 
 def relation_residuals(image_to_latent, relation_nets, motion_encoder, batch, keys=None):
+  """`relation_residual_tensors` as Python floats (eager)."""
+  return {key: float(value) for key, value in relation_residual_tensors(
+      image_to_latent, relation_nets, motion_encoder, batch, keys).items()}
+
+
+def relation_residual_tensors(image_to_latent, relation_nets, motion_encoder, batch, keys=None):
   """Mean |T(G(x)) - G(T^x(x))| per relation on one batch of windows: how far G is from
   satisfying each relation, i.e. how much each relation can still teach on that domain (report
   it on source and on target windows before adapting).
@@ -122,7 +128,8 @@ def relation_residuals(image_to_latent, relation_nets, motion_encoder, batch, ke
     keys: relation keys to report; default every key of `relation_nets` whose counterpart is in
       `batch`.
   Returns:
-    dict key -> float (mean absolute difference, latent units).
+    dict key -> scalar tensor (mean absolute difference, latent units). Traceable: the adapt
+    stage compiles it once for the batch it measures after every loop.
   """
   if contract.WINDOW not in batch:
     raise KeyError(f"relation_residuals needs batch key {contract.WINDOW!r}; got keys "
@@ -145,7 +152,7 @@ def relation_residuals(image_to_latent, relation_nets, motion_encoder, batch, ke
     target_z = image_latents(image_to_latent, batch[counterpart_key(key)])[0]
     predicted = relation_prediction(relation, relation_nets[key], motion_encoder, cache[selector])
     target = relation_target(relation, motion_encoder, target_z)
-    results[key] = float(relation_residual(predicted, target))
+    results[key] = relation_residual(predicted, target)
   return results
 
 
