@@ -22,7 +22,7 @@ $(STAMP): setup.cfg pyproject.toml
 venv: $(STAMP)
 
 # --dist loadscope: a module's tests share one worker, so its module fixtures (tiny benchmarks,
-# stage chains) are built once, not once per worker (measured in docs/performance.md, "Test suite")
+# stage chains) are built once, not once per worker (docs/performance.md, "Test suite")
 test: $(STAMP)
 	TF_CPP_MIN_LOG_LEVEL=2 $(PY) -m pytest -q -n 2 --dist loadscope --durations=15 tests
 

@@ -343,7 +343,7 @@ def test_gpu_check_without_a_gpu_stops_with_one_error_line(tmp_path):
 def test_gpu_check_smoke_runs_every_variant_on_the_cpu(tmp_path):
   report = tmp_path / "gpu_check.json"
   # 2 steps (2 loops of 1: the second one is timed) rather than the smoke default 4: the same
-  # code path at about half the cost, the longest test of the suite.
+  # code path at less cost (docs/performance.md, "Test suite"); the longest test of the suite.
   out = _gpu_check(["--smoke", "--steps=2", f"--report={report}"], 1200)
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
   result = json.loads(report.read_text())
