@@ -1,12 +1,12 @@
-"""A tiny trained source stage exported by `python -m sa3dhp_tf.export` (SavedModel and float32
-TFLite), for the tests of what runs exported models (infer, the BlazePose benchmark)."""
+"""Exporting a tiny trained source stage by `python -m sa3dhp_tf.export` (SavedModel and float32
+TFLite), for the tests of what runs exported models (infer, the BlazePose benchmark); the
+session's shared one is `shared_stages.exported_source`."""
 
 import glob
 import os
 import subprocess
 import sys
 
-import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -17,8 +17,6 @@ def subprocess_env():
   return env
 
 
-_run_stage = testing.run_tiny_stage
-
 def _export(model_dir, fmt, output):
   result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
                            f"--format={fmt}", f"--output={output}"], capture_output=True,
@@ -26,17 +24,20 @@ def _export(model_dir, fmt, output):
   assert result.returncode == 0, result.stderr[-3000:]
 
 
-def exported_stage(root):
-  """Trains the tiny pose AAE and source stages under `root` and exports the source stage:
-  {'saved_model': version dir, 'base': its base dir, 'tflite': a .tflite file}."""
-  bench = str(root / "bench")
-  testing.build_tiny_benchmark(bench)
-  _run_stage("pose_aae", str(root / "pose"), [f"pose_aae.data_dir = '{bench}'"])
-  _run_stage("source", str(root / "source"), [f"source.pose_aae_dir = '{root / 'pose'}'"])
-  _export(str(root / "source"), "saved_model", str(root / "saved_model"))
-  tflite = str(root / "pose.tflite")
-  _export(str(root / "source"), "tflite", tflite)
-  versions = sorted(glob.glob(str(root / "saved_model" / "*" / "saved_model.pb")))
+def export_source(source_dir, root):
+  """Exports `source_dir` under `root` as a SavedModel (`root/saved_model`) and as float32
+  TFLite (`root/pose.tflite`)."""
+  os.makedirs(root, exist_ok=True)
+  _export(source_dir, "saved_model", os.path.join(root, "saved_model"))
+  _export(source_dir, "tflite", os.path.join(root, "pose.tflite"))
+
+
+def export_paths(root):
+  """{'saved_model': version dir, 'base': its base dir, 'tflite': a .tflite file} of an
+  `export_source` under `root`."""
+  root = str(root)
+  versions = sorted(glob.glob(os.path.join(root, "saved_model", "*", "saved_model.pb")))
+  tflite = os.path.join(root, "pose.tflite")
   assert versions and os.path.isfile(tflite), versions
-  return {"saved_model": os.path.dirname(versions[-1]), "base": str(root / "saved_model"),
+  return {"saved_model": os.path.dirname(versions[-1]), "base": os.path.join(root, "saved_model"),
           "tflite": tflite}

@@ -9,12 +9,16 @@ import testing
 run_stage = testing.run_tiny_stage
 
 
-def build_tiny_chain(root, stages=("pose", "motion", "source")):
-  """{'bench', 'pose', 'motion', 'source'[, 'rel', 'adapt']} dirs under `root`."""
+def build_tiny_chain(root, stages=("pose", "motion", "source"), bench=None):
+  """{'bench', 'pose', 'motion', 'source'[, 'rel', 'adapt']} dirs under `root`, on the tiny
+  benchmark `bench` (default: one built under `root`)."""
   root = str(root)
   dirs = {name: os.path.join(root, name) for name in ("bench", "pose", "motion", "source",
                                                       "rel", "adapt")}
-  testing.build_tiny_benchmark(dirs["bench"])
+  if bench is None:
+    testing.build_tiny_benchmark(dirs["bench"])
+  else:
+    dirs["bench"] = str(bench)
   run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{dirs['bench']}'"])
   run_stage("motion_aae", dirs["motion"], [f"motion_aae.pose_aae_dir = '{dirs['pose']}'"])
   run_stage("source", dirs["source"], [f"source.pose_aae_dir = '{dirs['pose']}'"])

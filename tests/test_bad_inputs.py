@@ -23,6 +23,7 @@ import pytest
 from cli_harness import own_stderr_lines
 from cli_harness import REPO_ROOT
 from cli_harness import run_command
+import shared_stages
 import testing
 
 DOC_PATH = os.path.join(REPO_ROOT, "docs", "errors.md")
@@ -54,9 +55,15 @@ def _record_offsets(path):
   return offsets, size
 
 
+def _copy(source, copy):
+  """A writable copy (the shared stages are read-only, and copytree keeps their modes)."""
+  shutil.copytree(source, copy)
+  shared_stages.make_writable(copy)
+
+
 def _copy_bench(paths, case_dir):
   copy = os.path.join(case_dir, "bench")
-  shutil.copytree(paths["bench"], copy)
+  _copy(paths["bench"], copy)
   return copy
 
 
@@ -82,7 +89,7 @@ def _truncate_shard(split, size):
 def _copy_stage(name, damage):
   def prepare(paths, case_dir):
     copy = os.path.join(case_dir, name)
-    shutil.copytree(paths[name], copy)
+    _copy(paths[name], copy)
     damage(copy)
     return {"stage": copy}
   return prepare
@@ -117,8 +124,8 @@ def _changed_pose_stage(paths, case_dir):
   on it: copies of both, the source's records pointed at the pose copy, then the pose copy
   changed."""
   pose, source = os.path.join(case_dir, "pose"), os.path.join(case_dir, "source")
-  shutil.copytree(paths["pose"], pose)
-  shutil.copytree(paths["source"], source)
+  _copy(paths["pose"], pose)
+  _copy(paths["source"], source)
   info_path = os.path.join(source, "stage_info.json")
   with open(info_path) as f:
     info = json.load(f)
@@ -336,15 +343,23 @@ STAGES = [
 ]
 
 
+# Entries of the tables above that the session's shared tiny chain holds already, built with the
+# same bindings (shared_stages.tiny_chain).
+SHARED = ("bench", "pose", "source")
+
+
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
   root = tmp_path_factory.mktemp("bad_inputs")
-  p = {}
+  chain = shared_stages.tiny_chain(tmp_path_factory)
+  p = {name: chain[name] for name in SHARED}
   for name, bindings in BENCHMARKS:
-    p[name] = testing.build_tiny_benchmark(str(root / name), bindings)
+    if name not in p:
+      p[name] = testing.build_tiny_benchmark(str(root / name), bindings)
   for name, stage, bindings in STAGES:
-    p[name] = str(root / name)
-    testing.run_tiny_stage(stage, p[name], [_fill(b, p) for b in bindings])
+    if name not in p:
+      p[name] = str(root / name)
+      testing.run_tiny_stage(stage, p[name], [_fill(b, p) for b in bindings])
   return p
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from cli_harness import run_command
+import shared_stages
 import testing
 from sa3dhp_tf import config
 from sa3dhp_tf.modeling import constructor_settings
@@ -95,8 +96,8 @@ def test_loading_ignores_what_gin_binds_now(tmp_path):
   testing.run_config_round_trip(model, poses)
 
 
-def test_operative_config_lists_every_constructor_setting(tmp_path):
-  bench = testing.build_tiny_benchmark(str(tmp_path / "bench"))
+def test_operative_config_lists_every_constructor_setting(tmp_path, tmp_path_factory):
+  bench = shared_stages.tiny_benchmark(tmp_path_factory)
   result = run_command(["-m", "sa3dhp_tf.train", "--gin_file=tiny/stages.gin", "--stage=pose_aae",
                         f"--gin_bindings=pose_aae.data_dir = '{bench}'",
                         "--gin_bindings=pose_aae.steps = 2", "--model_dir=run"], str(tmp_path))

@@ -19,13 +19,12 @@ from sa3dhp_tf.modeling import adaptation
 from sa3dhp_tf.modeling import energies as energy_lib
 from sa3dhp_tf.tasks import adapt as adapt_stage
 import cli_harness
-import export_harness
+import shared_stages
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-  return export_harness.build_tiny_chain(tmp_path_factory.mktemp("alignment"),
-                                         stages=("pose", "motion", "source", "adapt"))
+  return shared_stages.tiny_chain(tmp_path_factory)
 
 
 def _all_frames(x, axis):

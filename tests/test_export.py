@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import export_harness
+import shared_stages
 from sa3dhp_tf import errors
 from sa3dhp_tf import stage_store
 from sa3dhp_tf.export import exporter
@@ -31,7 +31,7 @@ def _client(name):
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-  return export_harness.build_tiny_chain(tmp_path_factory.mktemp("chain"))
+  return shared_stages.tiny_chain(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,7 @@ def test_tflite_float_matches_keras(chain, tmp_path):
 def test_legacy_export_folder_still_loads(chain, tmp_path):
   old = str(tmp_path / "old_source")
   shutil.copytree(chain["source"], old)
+  shared_stages.make_writable(old)  # the shared chain is read-only, and so is a copy of it
   os.rename(os.path.join(old, stage_store.MODELS_DIR),
             os.path.join(old, stage_store.LEGACY_MODELS_DIR))
   est = stage_store.load_pose_estimator(old)

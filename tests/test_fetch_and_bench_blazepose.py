@@ -61,9 +61,9 @@ def test_the_sample_video_script_prints_the_cached_path(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_times_our_tflite_against_blazepose_in_one_run(tmp_path):
-  from export_fixtures import exported_stage
-  exported = exported_stage(tmp_path)
+def test_bench_times_our_tflite_against_blazepose_in_one_run(tmp_path_factory):
+  import shared_stages
+  exported = shared_stages.exported_source(tmp_path_factory)
   ours = exported["tflite"]
   _fetch_or_skip(*bench_blazepose.BLAZEPOSE)
   result = bench_blazepose.run_benchmark({"ours": ours}, threads=(1,), frames=4, warmup=1,

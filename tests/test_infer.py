@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from export_fixtures import exported_stage
 from export_fixtures import REPO
 from export_fixtures import subprocess_env
+import shared_stages
 import video_fixtures
 from sa3dhp_tf.inference import cropping
 from sa3dhp_tf.inference import pipeline
@@ -27,7 +27,7 @@ import fetch_wheel_file  # noqa: E402
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
   """A tiny source stage exported as a SavedModel and as float32 TFLite."""
-  return exported_stage(tmp_path_factory.mktemp("infer_model"))
+  return shared_stages.exported_source(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -7,19 +7,16 @@ import re
 import subprocess
 import sys
 
-import gin
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import conftest
-from sa3dhp_tf import config
+import shared_stages
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
-from sa3dhp_tf.data import benchmark
 from sa3dhp_tf.evaluation import nonlocality
-import sa3dhp_tf.tasks as tasks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "latent_distance.py")
@@ -61,23 +58,8 @@ def bad_dir_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stages(bad_dir_run, tmp_path_factory):
-  bench = str(tmp_path_factory.mktemp("bench"))
-  config.parse_gin(["benchmark/tiny.gin"], [], finalize=False)
-  try:
-    benchmark.build_benchmark(bench, contact_sheet=False)
-  finally:
-    gin.clear_config()
-  root = tmp_path_factory.mktemp("runs")
-  dirs = {"bench": bench, "pose": str(root / "pose"), "motion": str(root / "motion")}
-  for stage, model_dir, binding in [
-      ("pose_aae", dirs["pose"], f"pose_aae.data_dir = '{bench}'"),
-      ("motion_aae", dirs["motion"], f"motion_aae.pose_aae_dir = '{dirs['pose']}'")]:
-    config.parse_gin(["tiny/stages.gin"], [binding], finalize=False)
-    try:
-      tasks.get_stage(stage)(model_dir)
-    finally:
-      gin.clear_config()
-  return dirs
+  chain = shared_stages.tiny_chain(tmp_path_factory)
+  return {name: chain[name] for name in ("bench", "pose", "motion")}
 
 
 @pytest.fixture(scope="module")

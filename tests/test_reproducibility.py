@@ -14,18 +14,14 @@ import numpy as np
 import pytest
 
 from sa3dhp_tf import reproducibility
-import testing
+import shared_stages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
 def pose_stage(tmp_path_factory):
-  root = tmp_path_factory.mktemp("repro")
-  bench = testing.build_tiny_benchmark(str(root / "bench"))
-  pose_dir = str(root / "pose")
-  testing.run_tiny_stage("pose_aae", pose_dir, [f"pose_aae.data_dir = '{bench}'"])
-  return pose_dir
+  return shared_stages.tiny_chain(tmp_path_factory)["pose"]
 
 
 def _train_source(pose_dir, model_dir, seed):

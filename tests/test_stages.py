@@ -16,6 +16,7 @@ from sa3dhp_tf import config
 import sa3dhp_tf.tasks as tasks
 from sa3dhp_tf.tasks import stage_io
 from sa3dhp_tf.tasks import training_loop
+import shared_stages
 import testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,22 +29,16 @@ def _env():
 
 
 @pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+  return shared_stages.tiny_chain(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
 def bench(tmp_path_factory):
-  return testing.build_tiny_benchmark(str(tmp_path_factory.mktemp("bench")))
+  return shared_stages.tiny_benchmark(tmp_path_factory)
 
 
 run_stage = testing.run_tiny_stage
-
-@pytest.fixture(scope="module")
-def chain(bench, tmp_path_factory):
-  root = tmp_path_factory.mktemp("runs")
-  dirs = {name: str(root / name) for name in ("pose", "motion", "source", "rel")}
-  run_stage("pose_aae", dirs["pose"], [f"pose_aae.data_dir = '{bench}'"])
-  run_stage("motion_aae", dirs["motion"], [f"motion_aae.pose_aae_dir = '{dirs['pose']}'"])
-  run_stage("source", dirs["source"], [f"source.pose_aae_dir = '{dirs['pose']}'"])
-  run_stage("relation_nets", dirs["rel"], [f"relation_nets.pose_aae_dir = '{dirs['pose']}'",
-                                           f"relation_nets.motion_aae_dir = '{dirs['motion']}'"])
-  return dirs
 
 
 def _weights(model):

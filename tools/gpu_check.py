@@ -9,7 +9,8 @@ Full run (needs a GPU; without one it stops with `error: no GPU found`): a bench
 224 px, the prerequisite stages (pose AAE, motion AAE, relation nets) for --steps steps, then the
 `source` (G^s, ResNet-50) and `adapt` (G, 5 energies, 8 clips x 30 frames) stages of
 `experiments/paper_resnet50.gin` for --steps steps in each of four variants: XLA off/on x
-mixed precision off/on ('mixed_float16' on a GPU), all under `make_strategy.name = 'mirrored'`.
+mixed precision off/on ('mixed_float16' on a GPU), all under `make_strategy.name = 'mirrored'`
+(`--variants` picks some of them: xla_off_float32, xla_off_mixed, xla_on_float32, xla_on_mixed).
 Step time = median wall time per step over the loops after the first (the first loop holds the
 tracing and XLA compilation; `wall_seconds` includes it and the stage's evaluation). Peak memory comes from
 `tf.config.experimental.get_memory_info`, reset before each variant.
@@ -34,6 +35,10 @@ flags.DEFINE_bool("smoke", False, "Tiny configuration, a few steps; runs without
 flags.DEFINE_string("report", "gpu_check.json", "Where the JSON result is written.")
 flags.DEFINE_integer("steps", None, "Steps per stage and variant (default 200; --smoke: 4).")
 flags.DEFINE_string("work_dir", None, "Benchmark and run directories (default: a temp dir).")
+flags.DEFINE_list("variants", None, "Variants to run, among " + ", ".join(
+    "xla_%s_%s" % (x, p) for x in ("off", "on") for p in ("float32", "mixed")) + " (default "
+                  "all four; 'mixed' is the mixed-precision one). The test suite runs the two "
+                  "that turn each switch once, xla_off_float32 and xla_on_mixed.")
 
 
 
@@ -77,7 +82,21 @@ def _reset_memory(gpus):
     tf.config.experimental.reset_memory_stats("GPU:0")
 
 
-def run_check(smoke, steps, work_dir, gpus):
+VARIANTS = ("xla_off_float32", "xla_off_mixed", "xla_on_float32", "xla_on_mixed")
+
+
+def check_variants(names):
+  """The variant names in run order; an unknown or repeated name is a user error."""
+  from sa3dhp_tf import errors
+  names = list(VARIANTS if names is None else names)
+  unknown = [n for n in names if n not in VARIANTS]
+  if unknown or not names or len(set(names)) != len(names):
+    raise errors.UserError(f"--variants: expected distinct names among {', '.join(VARIANTS)}; "
+                           f"got {','.join(names) or '(empty)'}")
+  return [n for n in VARIANTS if n in names]
+
+
+def run_check(smoke, steps, work_dir, gpus, variants=VARIANTS):
   from sa3dhp_tf import config
   from sa3dhp_tf.data import benchmark
   from sa3dhp_tf.data import records
@@ -90,7 +109,7 @@ def run_check(smoke, steps, work_dir, gpus):
   mixed = "mixed_float16" if gpus else "mixed_bfloat16"
   data = os.path.join(work_dir, "benchmark")
   result = {"smoke": smoke, "gpus": gpus, "steps": steps, "steps_per_loop": steps_per_loop,
-            "config": files, "strategy": "mirrored", "mixed_precision_policy": mixed,
+            "variants": list(variants), "config": files, "strategy": "mirrored", "mixed_precision_policy": mixed,
             "stages": {}}
   start = time.perf_counter()
   config.parse_gin(["benchmark/tiny.gin" if smoke else "benchmark/default.gin"],
@@ -119,9 +138,11 @@ def run_check(smoke, steps, work_dir, gpus):
 
   source_dirs = {}
   for stage in ("source", "adapt"):
-    variants = {}
+    entries = {}
     for xla in (False, True):
       for precision in (None, mixed):
+        if f"xla_{'on' if xla else 'off'}_{'mixed' if precision else 'float32'}" not in variants:
+          continue
         name = f"xla_{'on' if xla else 'off'}_{precision or 'float32'}"
         model_dir = os.path.join(work_dir, f"{stage}_{name}")
         extra = [f"{stage}.jit_compile = {xla}", f"make_strategy.mixed_precision = "
@@ -129,7 +150,9 @@ def run_check(smoke, steps, work_dir, gpus):
         if stage == "source":
           extra.append(f"source.pose_aae_dir = '{dirs['pose_aae']}'")
         else:
-          extra += [f"adapt.source_dir = '{source_dirs['xla_off_float32']}'",
+          # G^s of the float32 run without XLA when it ran, else of the first variant run
+          first_source = next(iter(source_dirs.values()))
+          extra += [f"adapt.source_dir = '{source_dirs.get('xla_off_float32', first_source)}'",
                     f"adapt.relation_nets_dir = '{dirs['relation_nets']}'",
                     "adapt.energies = ('lcr', 'hcr', 'z3', 'v2', 'v3')"]
         _reset_memory(gpus)
@@ -141,16 +164,16 @@ def run_check(smoke, steps, work_dir, gpus):
           entry["peak_gpu_memory_bytes"] = _peak_memory(gpus)
         except Exception as e:  # a variant that fails (e.g. XLA) is a result, not the end
           entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        variants[name] = entry
+        entries[name] = entry
         if stage == "source":
           source_dirs[name] = model_dir
         print(json.dumps({stage: {name: entry}}), flush=True)
-    result["stages"][stage] = variants
+    result["stages"][stage] = entries
 
   from sa3dhp_tf import distribution
   distribution.apply_precision(None)
   batch = 2 if smoke else 8
-  base = result["stages"]["adapt"]["xla_off_float32"].get("step_seconds")
+  base = next(iter(result["stages"]["adapt"].values())).get("step_seconds")
   from sa3dhp_tf.benchmarks import input_pipeline  # the library behind tools/bench_input.py
   result["input_pipeline"] = input_pipeline.run_benchmark(
       records.shard_paths(data, "target_train"), batch_size=batch,
@@ -164,6 +187,7 @@ def main(argv):
   errors.check_positional(argv)
   if FLAGS.steps is not None and FLAGS.steps < 1:
     raise errors.UserError(f"--steps must be >= 1, got {FLAGS.steps}")
+  variants = check_variants(FLAGS.variants)
   gpus = _gpus()
   if not gpus and not FLAGS.smoke:
     raise errors.UserError("no GPU found (tf.config.list_physical_devices('GPU') is empty): "
@@ -176,7 +200,7 @@ def main(argv):
   with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
     work_dir = FLAGS.work_dir or tmp
     start = time.perf_counter()
-    result = run_check(FLAGS.smoke, FLAGS.steps, work_dir, gpus)
+    result = run_check(FLAGS.smoke, FLAGS.steps, work_dir, gpus, variants)
     result["total_seconds"] = time.perf_counter() - start
   text = json.dumps(result, indent=2, default=float)
   tmp_path = FLAGS.report + ".tmp"

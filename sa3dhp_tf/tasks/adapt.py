@@ -173,6 +173,9 @@ class SnapshotEvaluator(keras.callbacks.Callback):
     self.steps_per_loop = steps_per_loop
     self.target_batch = target_batch
     self.eval_batches = eval_batches
+    self._held_splits = {split: pose_evaluation.labeled_split(data_dir, split,
+                                                              max_batches=eval_batches)
+                         for split in ("source_test", "target_test")}
     # Traced once and run after every loop on the same batch (G's variables are read, not
     # captured); eagerly the motion encoder alone took about a third of a tiny stage's time.
     # Its branches are on Python values only, so AutoGraph is not needed.
@@ -186,12 +189,10 @@ class SnapshotEvaluator(keras.callbacks.Callback):
     z = self.network(frames, training=False)
     poses = self.pose_ae.decoder(z, training=False)
     prior_logit = self.pose_ae.pose_discriminator(poses, training=False)
-    source = pose_evaluation.evaluate_split(self.network, self.pose_ae.decoder, self.data_dir,
-                                            "source_test", max_batches=self.eval_batches)
-    target = pose_evaluation.evaluate_split(self.network, self.pose_ae.decoder, self.data_dir,
-                                            "target_test", max_batches=self.eval_batches)
-    residuals = ({k: float(v) for k, v in self._residuals(self.target_batch).items()}
-                 if self.relation_nets else {})
+    source, target = (pose_evaluation.evaluate_frames(self.network, self.pose_ae.decoder,
+                                                      self._held_splits[split])
+                      for split in ("source_test", "target_test"))
+    residuals = self.residuals(self.target_batch)
     record = {"step": int(step),
               "source_val_mpjpe": source["mpjpe"],
               "target_spread": float(np.mean(np.std(np.asarray(z), axis=0))),
@@ -201,6 +202,13 @@ class SnapshotEvaluator(keras.callbacks.Callback):
     self.network.save_weights(self.snapshot_path(step))
     checkpoint_selection.append_record(self.model_dir, record)
     return record
+
+  def residuals(self, batch):
+    """{relation key: mean residual} of G now on `batch` (of the held batches' shape: one
+    trace serves the diagnosis before training and every loop); {} without relation nets."""
+    if not self.relation_nets:
+      return {}
+    return {k: float(v) for k, v in self._residuals(batch).items()}
 
   def snapshot_path(self, step):
     return os.path.join(self.model_dir, SNAPSHOT_DIR, f"g-{int(step)}.weights.h5")
@@ -273,17 +281,11 @@ def build_model(inputs, energies, trainable_stages, loss_kind, temperature, lear
   return model
 
 
-def diagnose_before(inputs, motion_encoder, source_batch, target_batch):
+def diagnose_before(evaluator, source_batch, target_batch):
   """Relation residuals of G^s on held source and target clips: how much each relation can
-  teach on this shift."""
-  nets = inputs.relation_nets
-
-  def residuals(batch):
-    return (adaptation.relation_residuals(inputs.network, nets, motion_encoder, batch)
-            if nets else {})
-
-  return {"relation_residuals_source": residuals(source_batch),
-          "relation_residuals_target": residuals(target_batch)}
+  teach on this shift (through the evaluator's traced residuals, before any training)."""
+  return {"relation_residuals_source": evaluator.residuals(source_batch),
+          "relation_residuals_target": evaluator.residuals(target_batch)}
 
 
 def train(model, dataset, model_dir, data_dir, steps, steps_per_loop, callbacks):
@@ -376,10 +378,10 @@ def adapt(model_dir, source_dir=gin.REQUIRED, relation_nets_dir=None, data_dir=N
                              diagnostic_clips)
   source_batch = _held_batch(data_dir, "source_test", relation_keys, theta, fill_mode,
                              diagnostic_clips)
-  before = diagnose_before(inputs, model.motion_encoder, source_batch, target_batch)
   evaluator = SnapshotEvaluator(model_dir, inputs.network, inputs.pose_ae, model.motion_encoder,
                                 inputs.relation_nets, data_dir, steps_per_loop, target_batch,
                                 eval_batches)
+  before = diagnose_before(evaluator, source_batch, target_batch)
   monitor = adaptation.LatentSpreadMonitor(
       target_batch[contract.WINDOW], every_n_steps=steps_per_loop,
       min_fraction=collapse_fraction, on_collapse=on_collapse,
