@@ -90,6 +90,8 @@ def test_rows_are_typed_and_name_registered_energies():
   full = ablation_lib.get_row("full")
   assert full.energies == ("lcr", "hcr", "z3", "v2", "v3") and full.relation_nets == "paper"
   assert not ablation_lib.get_row("source_only").adapts and full.adapts
+  assert ablation_lib.get_row("relations_only").energies == ("z3", "v2", "v3")
+  assert ablation_lib.get_row("screen_pick").relation_nets == "paper"
   for row in ablation_lib.ROWS:
     for energy in row.energies or ():
       energies.get_energy(energy)  # every energy a row names is registered

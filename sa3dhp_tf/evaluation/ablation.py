@@ -52,6 +52,13 @@ ROWS = (
     AblationRow("full_guard", "full method, source guard", _FULL + ("source",), PAPER_NETS),
     AblationRow("source_loss_only", "control: source loss only", ("source",)),
     AblationRow("placebo", "control: placebo relation nets (full)", _FULL, PLACEBO_NETS),
+    AblationRow("relations_only", "relations only (z3, v2, v3; no contrastive)",
+                ("z3", "v2", "v3"), PAPER_NETS),
+    # The gradient-alignment screen's pick among the default relation networks (docs/results.md,
+    # the 8-clip screen): v3 and the source loss point towards lower target error; z3 and v2 no
+    # more than their placebos; LCR, HCR and the spread guard away from it.
+    AblationRow("screen_pick", "screen's pick: L^v_3 + source guard", ("v3", "source"),
+                PAPER_NETS),
     AblationRow("dann", "baseline: domain-adversarial (DANN)", ("domain_adversarial",)),
     AblationRow("z3_guard", "+L^z_3, source guard", ("lcr", "hcr", "z3", "source"), PAPER_NETS),
 )
