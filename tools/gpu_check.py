@@ -35,10 +35,12 @@ flags.DEFINE_bool("smoke", False, "Tiny configuration, a few steps; runs without
 flags.DEFINE_string("report", "gpu_check.json", "Where the JSON result is written.")
 flags.DEFINE_integer("steps", None, "Steps per stage and variant (default 200; --smoke: 4).")
 flags.DEFINE_string("work_dir", None, "Benchmark and run directories (default: a temp dir).")
-flags.DEFINE_list("variants", None, "Variants to run, among " + ", ".join(
-    "xla_%s_%s" % (x, p) for x in ("off", "on") for p in ("float32", "mixed")) + " (default "
-                  "all four; 'mixed' is the mixed-precision one). The test suite runs the two "
-                  "that turn each switch once, xla_off_float32 and xla_on_mixed.")
+# name -> (XLA on, mixed precision on), in run order
+VARIANTS = {"xla_off_float32": (False, False), "xla_off_mixed": (False, True),
+            "xla_on_float32": (True, False), "xla_on_mixed": (True, True)}
+flags.DEFINE_list("variants", None, "Variants to run, among " + ", ".join(VARIANTS) +
+                  " (default all four; 'mixed' is the mixed-precision one). The test suite runs "
+                  "the two that turn each switch once, xla_off_float32 and xla_on_mixed.")
 
 
 
@@ -82,9 +84,6 @@ def _reset_memory(gpus):
     tf.config.experimental.reset_memory_stats("GPU:0")
 
 
-VARIANTS = ("xla_off_float32", "xla_off_mixed", "xla_on_float32", "xla_on_mixed")
-
-
 def check_variants(names):
   """The variant names in run order; an unknown or repeated name is a user error."""
   from sa3dhp_tf import errors
@@ -96,7 +95,7 @@ def check_variants(names):
   return [n for n in VARIANTS if n in names]
 
 
-def run_check(smoke, steps, work_dir, gpus, variants=VARIANTS):
+def run_check(smoke, steps, work_dir, gpus, variants=tuple(VARIANTS)):
   from sa3dhp_tf import config
   from sa3dhp_tf.data import benchmark
   from sa3dhp_tf.data import records
@@ -109,8 +108,8 @@ def run_check(smoke, steps, work_dir, gpus, variants=VARIANTS):
   mixed = "mixed_float16" if gpus else "mixed_bfloat16"
   data = os.path.join(work_dir, "benchmark")
   result = {"smoke": smoke, "gpus": gpus, "steps": steps, "steps_per_loop": steps_per_loop,
-            "variants": list(variants), "config": files, "strategy": "mirrored", "mixed_precision_policy": mixed,
-            "stages": {}}
+            "variants": list(variants), "config": files, "strategy": "mirrored",
+            "mixed_precision_policy": mixed, "stages": {}}
   start = time.perf_counter()
   config.parse_gin(["benchmark/tiny.gin" if smoke else "benchmark/default.gin"],
                    [] if smoke else ["build_benchmark.image_size = 224"], finalize=False)
@@ -139,35 +138,34 @@ def run_check(smoke, steps, work_dir, gpus, variants=VARIANTS):
   source_dirs = {}
   for stage in ("source", "adapt"):
     entries = {}
-    for xla in (False, True):
-      for precision in (None, mixed):
-        if f"xla_{'on' if xla else 'off'}_{'mixed' if precision else 'float32'}" not in variants:
-          continue
-        name = f"xla_{'on' if xla else 'off'}_{precision or 'float32'}"
-        model_dir = os.path.join(work_dir, f"{stage}_{name}")
-        extra = [f"{stage}.jit_compile = {xla}", f"make_strategy.mixed_precision = "
-                 f"{precision and repr(precision)}"]
-        if stage == "source":
-          extra.append(f"source.pose_aae_dir = '{dirs['pose_aae']}'")
-        else:
-          # G^s of the float32 run without XLA when it ran, else of the first variant run
-          first_source = next(iter(source_dirs.values()))
-          extra += [f"adapt.source_dir = '{source_dirs.get('xla_off_float32', first_source)}'",
-                    f"adapt.relation_nets_dir = '{dirs['relation_nets']}'",
-                    "adapt.energies = ('lcr', 'hcr', 'z3', 'v2', 'v3')"]
-        _reset_memory(gpus)
-        entry = {}
-        try:
-          entry["wall_seconds"] = _run_stage(stage, model_dir, files,
-                                             common + loop_bindings(stage) + extra)
-          entry["step_seconds"] = _step_seconds(model_dir, steps_per_loop)
-          entry["peak_gpu_memory_bytes"] = _peak_memory(gpus)
-        except Exception as e:  # a variant that fails (e.g. XLA) is a result, not the end
-          entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        entries[name] = entry
-        if stage == "source":
-          source_dirs[name] = model_dir
-        print(json.dumps({stage: {name: entry}}), flush=True)
+    for variant in variants:
+      xla, mixed_on = VARIANTS[variant]
+      precision = mixed if mixed_on else None
+      name = f"xla_{'on' if xla else 'off'}_{precision or 'float32'}"
+      model_dir = os.path.join(work_dir, f"{stage}_{name}")
+      extra = [f"{stage}.jit_compile = {xla}", f"make_strategy.mixed_precision = "
+               f"{precision and repr(precision)}"]
+      if stage == "source":
+        extra.append(f"source.pose_aae_dir = '{dirs['pose_aae']}'")
+      else:
+        # G^s of the float32 run without XLA when it ran, else of the first variant run
+        first_source = next(iter(source_dirs.values()))
+        extra += [f"adapt.source_dir = '{source_dirs.get('xla_off_float32', first_source)}'",
+                  f"adapt.relation_nets_dir = '{dirs['relation_nets']}'",
+                  "adapt.energies = ('lcr', 'hcr', 'z3', 'v2', 'v3')"]
+      _reset_memory(gpus)
+      entry = {}
+      try:
+        entry["wall_seconds"] = _run_stage(stage, model_dir, files,
+                                           common + loop_bindings(stage) + extra)
+        entry["step_seconds"] = _step_seconds(model_dir, steps_per_loop)
+        entry["peak_gpu_memory_bytes"] = _peak_memory(gpus)
+      except Exception as e:  # a variant that fails (e.g. XLA) is a result, not the end
+        entry["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+      entries[name] = entry
+      if stage == "source":
+        source_dirs[name] = model_dir
+      print(json.dumps({stage: {name: entry}}), flush=True)
     result["stages"][stage] = entries
 
   from sa3dhp_tf import distribution
