@@ -25,6 +25,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from sa3dhp_tf.evaluation import calibration
 from sa3dhp_tf.evaluation.adaptation_answer import ORACLE_ROWS
 from sa3dhp_tf.evaluation.adaptation_answer import paired_difference
 from sa3dhp_tf.evaluation.adaptation_answer import short_answer
@@ -39,9 +40,6 @@ flags.DEFINE_integer("frames", 4, "Target test frames in the skeleton panel.")
 flags.DEFINE_string("results_md", None, "The ablation's markdown table, to point to.")
 flags.DEFINE_string("exported_dir", None, "Where tools/demo.sh exported the adapted model "
                     "(saved_model/, sa3dhp_int8.tflite), to point to.")
-
-MEAN_POSE_BATCHES = 8  # of 256 source frames: plenty for a mean pose
-
 
 def fail(message):
   print(f"error: {message}", file=sys.stderr)
@@ -77,21 +75,6 @@ def predict(networks, decoder, data_dir, split):
           np.concatenate(sequences), np.concatenate(images))
 
 
-def mean_pose_error(data_dir, gt):
-  """MPJPE of predicting, for every frame of `gt`, the mean root-relative pose of the labeled
-  source frames (a model that ignores its input)."""
-  from sa3dhp_tf.data import pipelines
-  from sa3dhp_tf.data import records
-  poses = []
-  for batch in pipelines.labeled_frames(records.shard_paths(data_dir, "source"), 256,
-                                        kind=records.split_kind("source")).take(
-                                            MEAN_POSE_BATCHES):
-    y = batch["pose3d"].numpy()
-    poses.append(y - y[:, :1])
-  mean_pose = np.concatenate(poses).mean(axis=0)
-  return float(np.linalg.norm(gt - mean_pose, axis=-1).mean())
-
-
 def panel_index(sequences, count):
   """`count` frames spread evenly over the split, from as many sequences as possible."""
   return np.unique(np.linspace(0, len(sequences) - 1, count).round().astype(int))
@@ -125,7 +108,7 @@ def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=Non
                                          "target_test")
   errors = {k: np.linalg.norm(p - gt, axis=-1).mean(axis=-1) for k, p in preds.items()}
   paired = paired_difference(errors["source"], errors["adapted"], sequences)
-  floor = mean_pose_error(data_dir, gt)
+  floor = calibration.constant_pose_mpjpe(data_dir, gt)
   os.makedirs(output_dir, exist_ok=True)
   picked = panel_index(sequences, frames)
   skeletons = pose_figures.draw_skeleton_panel(

@@ -301,9 +301,16 @@ def get_style(name: str, **overrides) -> RenderStyle:
   """The style bound in gin scope `name`, with `overrides` (field=value) applied.
 
   If the scope is not bound yet, the packaged `styles/<name>.gin` is parsed first (adding its
-  bindings to the global gin config); a name with neither bindings nor a packaged file raises."""
+  bindings to the global gin config); a graded shift (`graded_shifts.SHIFTS`, e.g.
+  'target_camera') is composed from its base and donor styles; a name with none of these
+  raises."""
   if not isinstance(name, str) or not name:
     raise ValueError(f"style name must be a non-empty string, got {name!r}")
+  # Local import: graded_shifts composes styles through this function.
+  from sa3dhp_tf.data.render import graded_shifts
+  if name in graded_shifts.SHIFTS and not _is_bound(name):
+    return _with_overrides(graded_shifts.build_style(graded_shifts.SHIFTS[name], get_style),
+                           overrides)
   if not _is_bound(name):
     path = style_file(name)
     if not os.path.isfile(path):
@@ -321,12 +328,16 @@ def get_style(name: str, **overrides) -> RenderStyle:
                      f"{name}/RenderStyle.<field> in {STYLE_DIR}/{name}.gin)") from None
   if style.name != name:
     raise ValueError(f"scope '{name}/' binds RenderStyle.name = {style.name!r}; they must match")
-  if overrides:
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(RenderStyle)})
-    if unknown:
-      raise ValueError(f"unknown RenderStyle field(s) in overrides: {unknown}")
-    style = dataclasses.replace(style, **overrides)
-  return style
+  return _with_overrides(style, overrides)
+
+
+def _with_overrides(style, overrides):
+  if not overrides:
+    return style
+  unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(RenderStyle)})
+  if unknown:
+    raise ValueError(f"unknown RenderStyle field(s) in overrides: {unknown}")
+  return dataclasses.replace(style, **overrides)
 
 
 # The name the task brief uses; same function.
