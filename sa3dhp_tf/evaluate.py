@@ -12,11 +12,9 @@ line and exit with status 2.
 import json
 
 from absl import flags
-import gin
 
 from sa3dhp_tf import config
 from sa3dhp_tf import errors
-from sa3dhp_tf import stage_store
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s).")
@@ -26,41 +24,13 @@ flags.DEFINE_string("split", "target_test", "Labeled split to evaluate on.")
 flags.DEFINE_string("data_dir", None, "Benchmark dir (default: the one the model trained on).")
 flags.DEFINE_string("output", None, "Where to write the results JSON.")
 
-EVALUABLE_STAGES = stage_store.POSE_STAGES
-LABELED_IMAGE_SPLITS = ("target_test", "source_test", "target_labeled", "source")
-
-
-@gin.configurable(denylist=["model_dir", "split", "data_dir"])
-def evaluate_model(model_dir, split="target_test", data_dir=None, batch_size=256):
-  """Returns the results dict of `pose_evaluation.evaluate_split` for a stage's model."""
-  from sa3dhp_tf.data import records
-  from sa3dhp_tf.evaluation import pose_evaluation
-  if split not in LABELED_IMAGE_SPLITS:
-    why = ("has no labels" if split == "target_train" else
-           "has no images" if split == "mocap" else "is not a benchmark split")
-    raise errors.UserError(f"--split={split} {why}; evaluate needs a labeled image split: "
-                           f"{', '.join(LABELED_IMAGE_SPLITS)}")
-  estimator = stage_store.load_pose_estimator(model_dir)
-  info = estimator.info
-  data_dir = data_dir or info["settings"]["data_dir"]
-  network = estimator.image_to_latent
-  image_size = records.manifest_image_size(data_dir)
-  if image_size is not None and network.input_size not in (image_size, [image_size] * 2):
-    raise errors.UserError(f"{model_dir} takes {network.input_size} px images but {data_dir} "
-                           f"holds {image_size} px ones (manifest.json image_size)")
-  results = pose_evaluation.evaluate_split(network, estimator.pose_autoencoder.decoder,
-                                           data_dir, split, batch_size=batch_size)
-  results["model_dir"] = model_dir
-  results["stage"] = info["stage"]
-  results["data_dir"] = data_dir
-  return results
-
 
 def main(argv):
   errors.check_positional(argv)
   errors.require_flags(FLAGS, "model_dir", "output")
   errors.ensure_writable_file(FLAGS.output, "--output")
   from sa3dhp_tf import evaluation
+  from sa3dhp_tf.evaluation.stage_evaluation import evaluate_model
   # Registers every configurable evaluate_model reaches (pipelines, stages) before gin locks
   # the config.
   from sa3dhp_tf.evaluation import pose_evaluation  # noqa: F401

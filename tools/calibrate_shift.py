@@ -39,10 +39,10 @@ def main(argv):
   if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
     fail(f"--data_dir {FLAGS.data_dir}: no manifest.json (not a benchmark dir)")
   from sa3dhp_tf import errors
-  from sa3dhp_tf import evaluate
   from sa3dhp_tf import json_files
   from sa3dhp_tf import stage_store
   from sa3dhp_tf.evaluation import calibration
+  from sa3dhp_tf.evaluation import stage_evaluation
   try:
     trained_on = stage_store.read_stage_info(FLAGS.source_dir)["settings"]["data_dir"]
   except (errors.UserError, KeyError) as e:
@@ -53,9 +53,9 @@ def main(argv):
       fail(f"--source_dir {FLAGS.source_dir} trained on {trained_on}, whose source splits are "
            f"not --data_dir's: {', '.join(differ[:3])} differ")
   try:
-    source = {split: evaluate.evaluate_model(FLAGS.source_dir, split, FLAGS.data_dir)
+    source = {split: stage_evaluation.evaluate_model(FLAGS.source_dir, split, FLAGS.data_dir)
               for split in ("target_test", "source_test")}
-    oracle = evaluate.evaluate_model(FLAGS.oracle_dir, "target_test", FLAGS.data_dir)
+    oracle = stage_evaluation.evaluate_model(FLAGS.oracle_dir, "target_test", FLAGS.data_dir)
   except errors.UserError as e:
     fail(str(e))
   gt = calibration.root_relative_poses(FLAGS.data_dir, "target_test")
@@ -64,6 +64,10 @@ def main(argv):
               "oracle_target": oracle["mpjpe"],
               "constant_pose_target": calibration.constant_pose_mpjpe(FLAGS.data_dir, gt)}
   verdict = calibration.check(measured)
+  # Not a criterion (it reads the target test labels): the floor of a constant pose chosen with
+  # hindsight, for comparison with the source mean pose of criterion 1.
+  informative = {"constant_target_test_mean_pose":
+                 calibration.own_mean_pose_mpjpe(gt)}
   with open(os.path.join(FLAGS.data_dir, "manifest.json")) as f:
     target_style = json.load(f)["styles"]["target"]
   payload = {"data_dir": FLAGS.data_dir, "target_style": target_style,
@@ -72,10 +76,13 @@ def main(argv):
              "pa_mpjpe_mm": {"source_only_target": source["target_test"]["pa_mpjpe"],
                              "source_only_source": source["source_test"]["pa_mpjpe"],
                              "oracle_target": oracle["pa_mpjpe"]},
+             "uses_target_test_labels_not_a_criterion_mpjpe_mm": informative,
              "criteria": {c.name: c.description for c in calibration.CRITERIA},
              "passed": verdict}
   json_files.write_json(FLAGS.output, payload)
   print(f"{target_style}: " + ", ".join(f"{k} {v:.1f} mm" for k, v in measured.items()))
+  print(f"  (not a criterion) the target test split's own mean pose: "
+        f"{informative['constant_target_test_mean_pose']:.1f} mm")
   for c in calibration.CRITERIA:
     print(f"  {'pass' if verdict[c.name] else 'FAIL'}  {c.name}: {c.description}")
   print(f"  {'usable' if verdict['all'] else 'not usable'} for the adaptation table")
