@@ -2,12 +2,11 @@
 results, aggregation over seeds, gap closure, the markdown table; tools/ablation.py's bad flags."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from sa3dhp_tf.evaluation import ablation as ablation_lib
 from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
 
@@ -73,13 +72,11 @@ def test_markdown_lists_every_row_and_the_command(ablation, tmp_path):
 
 
 def test_bad_flags_exit_2(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=REPO)
   for args, needle in [(["--data_dir", str(tmp_path), "--output", str(tmp_path / "o"),
                          "--rows", "full,nope"], "nope"),
                        (["--data_dir", str(tmp_path), "--output", str(tmp_path / "o")],
                         "manifest")]:
-    done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "ablation.py"), *args],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = run_command(["tools/ablation.py", *args], cwd=str(tmp_path), timeout=120)
     assert done.returncode == 2, done.stderr
     assert needle in done.stderr
 

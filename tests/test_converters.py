@@ -392,13 +392,11 @@ def test_two_conversions_share_a_split_and_the_image_size(tmp_path):
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
-  import subprocess
-  import sys
+  from cli_harness import run_command
   tool = os.path.join(os.path.dirname(__file__), "..", "tools", "convert.py")
 
   def run(*args):
-    return subprocess.run([sys.executable, tool, *args], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return run_command([tool, *args], cwd=str(tmp_path))
 
   result = run("nosuch", f"--root={tmp_path}", f"--output_dir={tmp_path / 'o'}")
   assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith(

