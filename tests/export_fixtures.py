@@ -4,23 +4,16 @@ session's shared one is `shared_stages.exported_source`."""
 
 import glob
 import os
-import subprocess
-import sys
+
+from cli_harness import run_command
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def subprocess_env():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-  return env
-
-
 def _export(model_dir, fmt, output):
-  result = subprocess.run([sys.executable, "-m", "sa3dhp_tf.export", f"--model_dir={model_dir}",
-                           f"--format={fmt}", f"--output={output}"], capture_output=True,
-                          text=True, env=subprocess_env(), timeout=600)
+  result = run_command(["-m", "sa3dhp_tf.export", f"--model_dir={model_dir}", f"--format={fmt}",
+                        f"--output={output}"], cwd=REPO, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
 
 

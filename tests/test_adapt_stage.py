@@ -6,8 +6,6 @@ import json
 import math
 import os
 import re
-import subprocess
-import sys
 
 import gin
 import h5py
@@ -15,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from sa3dhp_tf import config
 from sa3dhp_tf import relations
 from sa3dhp_tf.data import benchmark
@@ -238,11 +237,8 @@ def test_exported_g_differs_from_source_only_in_res3(chain, adapted):
 
 def test_evaluate_cli_on_adapted_model(adapted, tmp_path):
   output = tmp_path / "eval.json"
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
-  proc = subprocess.run([sys.executable, "-m", "sa3dhp_tf.evaluate",
-                         f"--model_dir={adapted['dir']}", f"--output={output}"],
-                        env=env, capture_output=True, text=True, timeout=300)
+  proc = run_command(["-m", "sa3dhp_tf.evaluate", f"--model_dir={adapted['dir']}",
+                      f"--output={output}"], cwd=str(tmp_path))
   assert proc.returncode == 0, proc.stderr[-3000:]
   payload = json.loads(output.read_text())
   for key in ("mpjpe", "pa_mpjpe", "pck", "auc"):

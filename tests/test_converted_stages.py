@@ -3,13 +3,12 @@ SURREAL source, Human3.6M target) built by the converters from tiny original-for
 
 import json
 import os
-import subprocess
-import sys
 
 import gin
 import numpy as np
 import pytest
 
+from cli_harness import run_command
 from sa3dhp_tf import config
 from sa3dhp_tf.data import converters
 import sa3dhp_tf.tasks as tasks
@@ -59,11 +58,10 @@ def test_all_stages_and_the_evaluator_on_converted_data(tmp_path):
                                   "adapt.diagnostic_clips = 1"])
   # The evaluate binary (a subprocess: it defines absl flags that other tools' tests define too).
   output = str(tmp_path / "h36m_test.json")
-  proc = subprocess.run(
-      [sys.executable, "-m", "sa3dhp_tf.evaluate", "--gin_file=tiny/stages.gin",
+  proc = run_command(
+      ["-m", "sa3dhp_tf.evaluate", "--gin_file=tiny/stages.gin",
        "--gin_bindings=evaluation_protocol.name = 'h36m'", f"--model_dir={runs['adapt']}",
-       "--split=target_test", f"--output={output}"],
-      capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+       "--split=target_test", f"--output={output}"], cwd=str(tmp_path))
   assert proc.returncode == 0, proc.stderr[-2000:]
   with open(output) as f:
     results = json.load(f)

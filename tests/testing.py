@@ -8,8 +8,6 @@ export lands.
 """
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -52,11 +50,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def run_tool(path, args, cwd, timeout=180):
   """Runs a tools/*.py binary with this checkout on PYTHONPATH; returns the CompletedProcess."""
-  env = dict(os.environ)
-  env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-  env["PYTHONPATH"] = os.pathsep.join([REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
-  return subprocess.run([sys.executable, path, *args], cwd=cwd, env=env, capture_output=True,
-                        text=True, timeout=timeout)
+  from cli_harness import run_command
+  return run_command([path, *args], cwd=cwd, timeout=timeout)
 
 
 def required_placeholders():

@@ -87,18 +87,26 @@ def own_mean_pose_mpjpe(gt):
 TARGET_INDEPENDENT_SPLITS = ("mocap", "source", "source_test")
 
 
+def _shard_digest(path):
+  # Record by record, each re-serialised deterministically: protobuf does not fix the order of
+  # map entries (the features), so two builds of the same records need not match byte for byte.
+  import tensorflow as tf
+  digest = hashlib.sha256()
+  for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+    example = tf.train.Example.FromString(record)
+    digest.update(example.SerializeToString(deterministic=True))
+  return digest.hexdigest()
+
+
 def _digests(data_dir):
-  digests = {}
-  for name in sorted(os.listdir(data_dir)):
-    if name.endswith(".tfrecord") and name.split("-")[0] in TARGET_INDEPENDENT_SPLITS:
-      with open(os.path.join(data_dir, name), "rb") as f:
-        digests[name] = hashlib.sha256(f.read()).hexdigest()
-  return digests
+  return {name: _shard_digest(os.path.join(data_dir, name))
+          for name in sorted(os.listdir(data_dir))
+          if name.endswith(".tfrecord") and name.split("-")[0] in TARGET_INDEPENDENT_SPLITS}
 
 
 def differing_source_shards(dir_a, dir_b):
   """Names of the mocap/source/source_test shards that differ between two benchmark dirs
-  (present in one only, or with other bytes): empty when a model trained before adaptation on one
+  (present in one only, or holding other records): empty when a model trained before adaptation on one
   may be evaluated on the other's target."""
   a, b = _digests(dir_a), _digests(dir_b)
   return sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n))
