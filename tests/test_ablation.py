@@ -96,6 +96,22 @@ def test_rows_are_typed_and_name_registered_energies():
     ablation_lib.get_row("nope")
 
 
+def test_row_bindings_name_real_settings():
+  import gin
+  import sa3dhp_tf.tasks  # noqa: F401  (registers every configurable a stage reaches)
+  rows = [row for row in ablation_lib.ROWS if row.bindings]
+  assert [row.name for row in rows] == ["full_head_warmup"]
+  try:
+    for row in rows:
+      for binding in row.bindings:
+        gin.parse_config(binding)
+    assert gin.query_parameter("RelationDistillationModel.head_warmup_steps") == 200
+    with pytest.raises(ValueError):
+      gin.parse_config("RelationDistillationModel.head_warmup_step = 200")
+  finally:
+    gin.clear_config()
+
+
 def _adaptation_results(target, source, curve):
   return AdaptationResults(
       energies=["lcr"], theta=30.0, selection_rule="final", selected_step=curve[-1]["step"],

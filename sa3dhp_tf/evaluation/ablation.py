@@ -26,12 +26,14 @@ PLACEBO_OVERRIDES = {"z3": "z1", "v2": "v1", "v3": "v1"}
 @dataclasses.dataclass(frozen=True)
 class AblationRow:
   """One row: `energies` is None for a row that does not adapt (source-only, oracles);
-  `relation_nets` is 'paper', 'placebo' or None (no relation networks loaded)."""
+  `relation_nets` is 'paper', 'placebo' or None (no relation networks loaded); `bindings`: gin
+  bindings of the row's adaptation stage on top of the ablation's own."""
   name: str
   label: str
   energies: Optional[Tuple[str, ...]] = None
   relation_nets: Optional[str] = None
   oracle: bool = False
+  bindings: Tuple[str, ...] = ()
 
   @property
   def adapts(self) -> bool:
@@ -59,6 +61,11 @@ ROWS = (
     # more than their placebos; LCR, HCR and the spread guard away from it.
     AblationRow("screen_pick", "screen's pick: L^v_3 + source guard", ("v3", "source"),
                 PAPER_NETS),
+    # Not in the paper (issue 11 item 4): the fresh projection heads of LCR/HCR trained alone
+    # first, so that the contrastive gradients reaching G pass through trained heads.
+    AblationRow("full_head_warmup", "full method, projection heads warmed up (200 steps)",
+                _FULL, PAPER_NETS,
+                bindings=("RelationDistillationModel.head_warmup_steps = 200",)),
     AblationRow("dann", "baseline: domain-adversarial (DANN)", ("domain_adversarial",)),
     AblationRow("z3_guard", "+L^z_3, source guard", ("lcr", "hcr", "z3", "source"), PAPER_NETS),
 )

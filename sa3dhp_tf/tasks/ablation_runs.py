@@ -140,7 +140,7 @@ def run_row(runner, row, seed, out, dirs, sources):
     with open(os.path.join(sources[seed][role], "results.json")) as f:
       return json.load(f)
   bindings = [f"adapt.source_dir='{sources[seed]['source']}'",
-              f"adapt.energies={entry.energies}", f"adapt.seed={seed}"]
+              f"adapt.energies={entry.energies}", f"adapt.seed={seed}", *entry.bindings]
   # E_m and the relation networks both come from the relation_nets stage.
   needs = energy_lib.requirements(entry.energies)
   if entry.relation_nets or needs & {energy_lib.MOTION_ENCODER, energy_lib.RELATION_NETWORK}:
