@@ -3,7 +3,10 @@
 # ONLY: no adaptation runs here (issue 11 item 6; criteria: sa3dhp_tf/evaluation/calibration.py;
 # the recorded calibration: docs/benchmark.md, "Graded shifts").
 #
-#   SOURCE=G_S_DIR POSE_AAE=POSE_AAE_DIR bash tools/calibrate_shifts.sh OUT [SHIFTS]
+#   SOURCE=G_S_DIR POSE_AAE=POSE_AAE_DIR bash tools/calibrate_shifts.sh OUT [SHIFTS [BINDING...]]
+#
+# BINDINGS: gin bindings of the oracle stage, e.g. the backbone settings G^s was trained with
+# (with source.init_dir the oracle must name the same architecture).
 #
 # SHIFTS default "default appearance camera degradation": 'default' is benchmark/default.gin,
 # NAME is benchmark/shift_NAME.gin. Per shift: OUT/NAME/benchmark (built unless present; a link
@@ -16,6 +19,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: SOURCE=DIR POSE_AAE=DIR tools/calibrate_shifts.sh OUT [SHIFTS]}
 SHIFTS=${2:-default appearance camera degradation}
+shift $(( $# < 2 ? $# : 2 ))
+ORACLE_BINDINGS=()
+for b in "$@"; do ORACLE_BINDINGS+=("--gin_bindings=$b"); done
 : "${SOURCE:?SOURCE: the G^s model dir}" "${POSE_AAE:?POSE_AAE: the pose AAE model dir}"
 FINETUNE_STEPS=${FINETUNE_STEPS:-500}
 PY=${PYTHON:-.venv/bin/python}
@@ -36,7 +42,8 @@ for name in $SHIFTS; do
       --gin_bindings="source.pose_aae_dir='$POSE_AAE'" \
       --gin_bindings="source.train_split='target_labeled'" \
       --gin_bindings="source.init_dir='$SOURCE'" \
-      --gin_bindings="source.steps=$FINETUNE_STEPS" --gin_bindings="source.seed=0"
+      --gin_bindings="source.steps=$FINETUNE_STEPS" --gin_bindings="source.seed=0" \
+      ${ORACLE_BINDINGS[@]+"${ORACLE_BINDINGS[@]}"}
   fi
   $PY tools/calibrate_shift.py --data_dir="$bench" --source_dir="$SOURCE" \
     --oracle_dir="$OUT/$name/oracle" --output="$OUT/$name/calibration.json"
