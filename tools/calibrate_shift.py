@@ -36,9 +36,13 @@ def main(argv):
   for name in ("data_dir", "source_dir", "oracle_dir", "output"):
     if not getattr(FLAGS, name):
       fail(f"--{name} is required")
+  from sa3dhp_tf import errors
+  try:  # before minutes of evaluation, not after
+    errors.ensure_writable_file(FLAGS.output, "--output")
+  except errors.UserError as e:
+    fail(str(e))
   if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
     fail(f"--data_dir {FLAGS.data_dir}: no manifest.json (not a benchmark dir)")
-  from sa3dhp_tf import errors
   from sa3dhp_tf import json_files
   from sa3dhp_tf import stage_store
   from sa3dhp_tf.evaluation import calibration
