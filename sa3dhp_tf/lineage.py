@@ -107,9 +107,17 @@ def identities(info, name):
 def check_shared(name, first_dir, first_info, second_dir, second_info):
   """Both stages must have been built on the same `name` stage (same identity)."""
   a, b = identities(first_info, name), identities(second_info, name)
-  if a and b and a != b:
-    raise LineageError(f"{first_dir} and {second_dir} were built on different {name} stages "
-                       f"(content hashes differ); they must share one")
+  if a and b:
+    if a != b:
+      raise LineageError(f"{first_dir} and {second_dir} were built on different {name} stages "
+                         f"(content hashes differ); they must share one")
+    return
+  # a stage saved before lineage was recorded: compare the directories both list, as files
+  # (a link or a moved copy of the same stage is the same stage)
+  first, second = (info.get("inputs", {}).get(name) for info in (first_info, second_info))
+  if first and second and os.path.realpath(first) != os.path.realpath(second):
+    raise LineageError(f"{first_dir} was built on the {name} stage {first} but {second_dir} on "
+                       f"{second}; they must share one")
 
 
 def check_built_on(model_dir, info, name, expected_dir):

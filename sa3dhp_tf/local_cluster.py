@@ -42,10 +42,12 @@ def worker_env(cluster, index):
 
 
 class Cluster:
-  """`num_workers` processes of `args` (the train binary's flags); worker 0 is the chief."""
+  """`num_workers` processes of `args` (the train binary's flags); worker 0 is the chief.
+  `python`: the interpreter that runs them (default this one's)."""
 
-  def __init__(self, args, num_workers, log_dir):
+  def __init__(self, args, num_workers, log_dir, python=None):
     self.args = list(args)
+    self.python = python or sys.executable
     self.num_workers = num_workers
     self.log_dir = log_dir
     self.cluster = [f"127.0.0.1:{p}" for p in free_ports(num_workers)]
@@ -61,7 +63,7 @@ class Cluster:
       log = open(log_path, "w")
       self._logs.append((log, log_path))
       self.procs.append(subprocess.Popen(
-          [sys.executable, "-m", "sa3dhp_tf.train", *self.args], env=worker_env(self.cluster, index),
+          [self.python, "-m", "sa3dhp_tf.train", *self.args], env=worker_env(self.cluster, index),
           stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
     return self
 
@@ -97,8 +99,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(args, num_workers, log_dir):
-  c = Cluster(args, num_workers, log_dir)
+def cluster(args, num_workers, log_dir, python=None):
+  c = Cluster(args, num_workers, log_dir, python)
   try:
     yield c
   finally:

@@ -2,9 +2,10 @@
 their stderr: the one `error:` line, apart from TF's and absl's own log lines."""
 
 import atexit
-import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,71 +29,71 @@ def command_env(repo_root=REPO_ROOT):
 def run_command(args, cwd, timeout=300, repo_root=REPO_ROOT):
   """`args` after the interpreter: ['-m', 'sa3dhp_tf.train', ...] or ['tools/x.py', ...]
   (tool paths are taken relative to the repository). `repo_root` is the source tree that runs
-  (another checkout of the project for tools/bad_inputs_before_after.py).
-
-  Commands of this checkout run in a fork of a Python that has imported TensorFlow already
-  (tests/preloaded_python.py: the same process semantics without the import's ~5 s each);
-  SA3DHP_TEST_SUBPROCESS=1 runs every one in a fresh interpreter instead."""
+  (another checkout of the project for tools/bad_inputs_before_after.py)."""
   args = list(args)
   if args and args[0].startswith("tools/"):
     args[0] = os.path.join(repo_root, args[0])
-  if repo_root != REPO_ROOT or os.environ.get("SA3DHP_TEST_SUBPROCESS") == "1":
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=command_env(repo_root),
-                          capture_output=True, text=True, timeout=timeout)
-  return _preloaded().run(args, cwd, command_env(repo_root), timeout)
+  python = sys.executable if repo_root != REPO_ROOT else python_executable()
+  return subprocess.run([python, *args], cwd=cwd, env=command_env(repo_root),
+                        capture_output=True, text=True, timeout=timeout)
 
 
-class PreloadedPython:
-  """One tests/preloaded_python.py server; `run` sends it one command at a time."""
+def python_executable():
+  """A `python` for the tests' commands and for the tools that start Pythons themselves (the
+  demo's PYTHON, gpu_check's PY): each command runs in a fork of one Python of this process
+  that has imported TensorFlow already (tests/preloaded_python.py: a process of its own, with
+  its own fds, flags, gin, cwd, environment and exit status, without the import's ~5 s), and
+  so do the Pythons it starts through `sys.executable`. SA3DHP_TEST_SUBPROCESS=1 gives the
+  real interpreter instead (fresh interpreters everywhere)."""
+  if os.environ.get("SA3DHP_TEST_SUBPROCESS") == "1":
+    return sys.executable
+  global _server
+  with _server_lock:
+    if _server is None or _server.process.poll() is not None:
+      _server = _PreloadedServer()
+    return _server.executable
+
+
+class _PreloadedServer:
+  """tests/preloaded_python.py serving on a socket in a temporary dir, and the shell line that
+  runs tests/preloaded_client.py against it."""
 
   def __init__(self):
-    self._process = subprocess.Popen(
-        [sys.executable, os.path.join(REPO_ROOT, "tests", "preloaded_python.py")],
+    # /tmp, not TMPDIR: a socket path has at most 107 bytes, and tests point TMPDIR at their own
+    # dirs
+    self.tmp = tempfile.mkdtemp(prefix="sa3dhp_py_", dir="/tmp" if os.path.isdir("/tmp") else None)
+    socket_path = os.path.join(self.tmp, "socket")
+    self.executable = os.path.join(self.tmp, "python")
+    client = os.path.join(REPO_ROOT, "tests", "preloaded_client.py")
+    with open(self.executable, "w") as f:
+      f.write("#!/bin/sh\n" + " ".join(shlex.quote(a) for a in (
+          "exec", sys.executable, "-I", "-S", client, socket_path, sys.executable)) + ' "$@"\n')
+    os.chmod(self.executable, 0o755)
+    self.process = subprocess.Popen(
+        [sys.executable, os.path.join(REPO_ROOT, "tests", "preloaded_python.py"), socket_path,
+         self.executable],
         cwd=REPO_ROOT, env=command_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True)
-    ready = self._process.stdout.readline()
-    if not ready:
+        stderr=subprocess.DEVNULL)
+    if not self.process.stdout.readline():
       raise RuntimeError("tests/preloaded_python.py did not start (run it by hand to see why)")
 
-  def run(self, args, cwd, env, timeout):
-    with tempfile.TemporaryDirectory(prefix="cli_") as tmp:
-      out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
-      request = {"args": args, "cwd": os.path.abspath(cwd), "env": env, "stdout": out,
-                 "stderr": err, "timeout": timeout}
-      self._process.stdin.write(json.dumps(request) + "\n")
-      self._process.stdin.flush()
-      reply = json.loads(self._process.stdout.readline())
-      stdout, stderr = (open(path, errors="replace").read() for path in (out, err))
-    if reply["timed_out"]:
-      raise subprocess.TimeoutExpired([sys.executable, *args], timeout, stdout, stderr)
-    return subprocess.CompletedProcess([sys.executable, *args], reply["returncode"], stdout,
-                                       stderr)
-
   def close(self):
-    self._process.stdin.close()
-    self._process.wait(timeout=30)
+    self.process.stdin.close()  # the server ends when its stdin closes
+    try:
+      self.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+      self.process.kill()
+    shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-_servers = threading.local()
-_all_servers = []
-
-
-def _preloaded():
-  """This thread's server (started on first use; callers may run commands from threads)."""
-  server = getattr(_servers, "server", None)
-  if server is None:
-    server = _servers.server = PreloadedPython()
-    _all_servers.append(server)
-  return server
+_server = None
+_server_lock = threading.Lock()
 
 
 @atexit.register
-def _close_servers():
-  for server in _all_servers:
-    try:
-      server.close()
-    except (OSError, subprocess.TimeoutExpired):
-      pass
+def _close_server():
+  if _server is not None:
+    _server.close()
 
 
 def own_stderr_lines(stderr):

@@ -22,6 +22,7 @@ from sa3dhp_tf.modeling.motion_autoencoder import MotionAutoencoder
 from sa3dhp_tf.modeling.pose_autoencoder import PoseAutoencoder
 from sa3dhp_tf.modeling.relation_network import RelationNetwork
 
+import cli_harness
 from testing import TINY
 
 SIZE = 16
@@ -534,8 +535,8 @@ def test_mirrored_strategy_matches_the_default_strategy():
              TF_CPP_MIN_LOG_LEVEL="2")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-  proc = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT], capture_output=True,
-                        text=True, env=env, timeout=300)
+  proc = subprocess.run([cli_harness.python_executable(), "-c", _MIRRORED_SCRIPT],
+                        capture_output=True, text=True, env=env, timeout=300)
   assert proc.returncode == 0, proc.stderr[-4000:]
   line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT")][-1]
   results = json.loads(line[len("RESULT"):])

@@ -17,6 +17,7 @@ from sa3dhp_tf.benchmarks import input_pipeline as bench
 from sa3dhp_tf.data import records
 
 import testing
+import cli_harness
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO_ROOT, "tools", "bench_input.py")
@@ -93,8 +94,8 @@ def test_pin_cores_restricts_the_process():
     pytest.skip("needs CPU affinity and at least 2 CPUs")
   code = ("import os; from sa3dhp_tf.benchmarks.input_pipeline import pin_cores; "
           "print(pin_cores(1), sorted(os.sched_getaffinity(0)))")
-  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
+  done = subprocess.run([cli_harness.python_executable(), "-c", code], capture_output=True,
+                        text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), timeout=120)
   assert done.returncode == 0, done.stderr[-2000:]
   returned, actual = done.stdout.strip().split("] [")
   assert returned + "]" == "[" + actual and len(actual.strip("[]").split(",")) == 1

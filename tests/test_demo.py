@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+import cli_harness
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TRAINING_STAGES = 6  # pose AAE, motion AAE, relation nets, G^s, fine-tuned oracle, adapt
 
@@ -74,7 +76,7 @@ def test_answer_worse_unclear_and_floor(demo_report):
 
 
 def _run_demo(out):
-  env = dict(os.environ, PYTHON=sys.executable, DEMO_OUT=str(out),
+  env = dict(os.environ, PYTHON=cli_harness.python_executable(), DEMO_OUT=str(out),
              DEMO_BENCHMARK_GIN="benchmark/tiny.gin", DEMO_GIN="tiny/stages.gin",
              DEMO_FINETUNE_STEPS="4", TF_CPP_MIN_LOG_LEVEL="2")
   env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")

@@ -16,6 +16,7 @@ from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
 
 from sa3dhp_tf import local_cluster as harness
+import cli_harness
 import shared_stages
 
 REPO = harness.REPO
@@ -110,8 +111,8 @@ def test_tpu_strategy_without_a_tpu_is_a_user_error():
   one line naming the setting. A TPU itself cannot be used here."""
   env = harness.worker_env(["x:1"], 0) | {"TF_CONFIG": ""}
   env.pop("TPU_NAME", None)
-  out = subprocess.run([sys.executable, "-c", _TPU_SCRIPT], capture_output=True, text=True,
-                       timeout=300, env=env, cwd=REPO)
+  out = subprocess.run([cli_harness.python_executable(), "-c", _TPU_SCRIPT], capture_output=True,
+                       text=True, timeout=300, env=env, cwd=REPO)
   lines = [l for l in out.stdout.splitlines() if l.startswith("USER_ERROR")]
   assert len(lines) == 2, out.stdout[-2000:] + out.stderr[-3000:]
   assert "make_strategy.tpu = None" in lines[0] and "TPU Name" in lines[0]
@@ -180,9 +181,9 @@ def test_two_workers_reach_the_weights_of_one_worker(bench, tmp_path, monkeypatc
   # Both runs at once: each process is mostly start-up, tracing and evaluation on one thread,
   # so overlapping them keeps the test's wall time near one run's on 2 cores.
   with harness.cluster(_train_args(bench, single, "default", 6, 2), 1,
-                       str(tmp_path / "one_log")) as one, \
+                       str(tmp_path / "one_log"), cli_harness.python_executable()) as one, \
        harness.cluster(_train_args(bench, model_dir, "multi_worker", 6, 2), 2,
-                       str(tmp_path)) as two:
+                       str(tmp_path), cli_harness.python_executable()) as two:
     one.start()
     two.start()
     assert one.wait(timeout=900) == [0], one.log(0)[-3000:]
@@ -220,7 +221,7 @@ def test_killed_worker_stops_the_run_and_a_restart_resumes_without_losing_a_step
   args = _train_args(bench, model_dir, "multi_worker", total, 2,
                      ["make_strategy.collective_timeout_s = 60"])
   history = model_dir / "history.jsonl"
-  with harness.cluster(args, 2, str(tmp_path)) as run:
+  with harness.cluster(args, 2, str(tmp_path), cli_harness.python_executable()) as run:
     run.start()
     deadline = time.monotonic() + 900
     while not (history.exists() and len(history.read_text().splitlines()) >= 2):
@@ -288,7 +289,8 @@ print("REPORT " + json.dumps(report))
 @pytest.mark.slow
 def test_every_stage_trains_with_finite_numbers_under_mixed_bfloat16(bench, tmp_path):
   """bfloat16 runs on this CPU; float16 (GPUs, with loss scaling) cannot be run here."""
-  out = subprocess.run([sys.executable, "-c", _BFLOAT16_SCRIPT, bench, str(tmp_path)],
+  out = subprocess.run([cli_harness.python_executable(), "-c", _BFLOAT16_SCRIPT, bench,
+                        str(tmp_path)],
                        capture_output=True, text=True, timeout=900, cwd=REPO,
                        env=harness.worker_env(["x:1"], 0) | {"TF_CONFIG": ""})
   lines = [l for l in out.stdout.splitlines() if l.startswith("REPORT ")]
@@ -326,7 +328,7 @@ def test_float32_outputs_under_a_mixed_policy():
 
 def _gpu_check(args, timeout):
   # no TF_CONFIG at all: MirroredStrategy's cluster resolver cannot parse an empty one
-  env = harness.worker_env(["x:1"], 0) | {"PY": sys.executable}
+  env = harness.worker_env(["x:1"], 0) | {"PY": cli_harness.python_executable()}
   env.pop("TF_CONFIG", None)
   return subprocess.run(["bash", os.path.join(REPO, "tools", "gpu_check.sh"), *args],
                         capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
@@ -348,17 +350,28 @@ def test_gpu_check_refuses_an_unknown_variant(tmp_path):
 
 
 @pytest.mark.slow
-def test_gpu_check_smoke_runs_both_switches_on_the_cpu(tmp_path):
+def test_gpu_check_smoke_runs_both_switches_on_the_cpu(tmp_path_factory, tmp_path):
   report = tmp_path / "gpu_check.json"
+  # The session's tiny benchmark and prerequisite stages, reused from the work dir (the
+  # variants only read them); the stages that run are the variants'.
+  chain = shared_stages.tiny_chain(tmp_path_factory)
+  work = tmp_path / "work"
+  work.mkdir()
+  for name, key in (("benchmark", "bench"), ("pose_aae", "pose"), ("motion_aae", "motion"),
+                    ("relation_nets", "rel")):
+    os.symlink(chain[key], work / name)
   # 2 steps (2 loops of 1: the second one is timed) and the two variants that turn each switch
   # once: the code paths of all four at under half the cost (docs/performance.md, "Test
   # suite"); the other two combine the same switches.
   out = _gpu_check(["--smoke", "--steps=2", "--variants=xla_on_mixed,xla_off_float32",
-                    f"--report={report}"], 1200)
+                    f"--report={report}", f"--work_dir={work}"], 1200)
   assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
   result = json.loads(report.read_text())
   assert result["gpus"] == [] and result["mixed_precision_policy"] == "mixed_bfloat16"
   assert result["variants"] == ["xla_off_float32", "xla_on_mixed"]
+  assert result["benchmark_reused"]
+  assert all(result["stages"][s] == {"reused": True}
+             for s in ("pose_aae", "motion_aae", "relation_nets"))
   for stage in ("source", "adapt"):
     variants = result["stages"][stage]
     assert sorted(variants) == ["xla_off_float32", "xla_on_mixed_bfloat16"]

@@ -12,6 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import bench_blazepose  # noqa: E402
 import fetch_wheel_file  # noqa: E402
+import cli_harness
 
 VIDEO = ("sports2d", "0.8.34", "Sports2D/Demo/demo.mp4")
 
@@ -51,7 +52,7 @@ def test_fetch_rejects_a_wrong_hash_or_member_and_leaves_nothing(tmp_path):
 def test_the_sample_video_script_prints_the_cached_path(tmp_path):
   result = subprocess.run(["bash", os.path.join(REPO, "tools", "fetch_sample_video.sh"),
                            str(tmp_path)], capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHON=sys.executable))
+                          env=dict(os.environ, PYTHON=cli_harness.python_executable()))
   if result.returncode != 0 and "pip download" in result.stderr:
     pytest.skip(f"the package index cannot be reached: {result.stderr.strip()}")
   assert result.returncode == 0, result.stderr

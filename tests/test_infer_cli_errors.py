@@ -12,6 +12,7 @@ from cli_harness import run_command
 import video_fixtures
 from sa3dhp_tf import errors
 from sa3dhp_tf.inference import pipeline
+import cli_harness
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +81,7 @@ def test_panel_script_with_a_missing_model_is_one_error_line(tmp_path):
   result = subprocess.run(["bash", os.path.join(REPO, "tools", "sample_video_panel.sh"),
                            str(tmp_path / "work"), str(tmp_path / "no_such_model")],
                           capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHON=sys.executable))
+                          env=dict(os.environ, PYTHON=cli_harness.python_executable()))
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       f"error: the model {tmp_path / 'no_such_model'} does not exist"]

@@ -17,6 +17,7 @@ import shared_stages
 from sa3dhp_tf import relations
 from sa3dhp_tf import skeleton
 from sa3dhp_tf.evaluation import nonlocality
+import cli_harness
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(REPO, "tools", "latent_distance.py")
@@ -30,8 +31,8 @@ _LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\
 def _tool(args, cwd):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   env["PYTHONPATH"] = os.pathsep.join([REPO] + [p for p in [env.get("PYTHONPATH")] if p])
-  return subprocess.Popen([sys.executable, TOOL, *args], cwd=cwd, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  return subprocess.Popen([cli_harness.python_executable(), TOOL, *args], cwd=cwd, env=env,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _stop(process):

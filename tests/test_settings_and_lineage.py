@@ -81,3 +81,18 @@ def test_shared_and_built_on(tmp_path):
     lineage.check_built_on(motion, motion_info, "pose_aae", pose_a)
   with pytest.raises(lineage.LineageError, match="different pose_aae stages"):
     lineage.check_shared("pose_aae", motion, motion_info, source, source_info)
+
+
+def test_shared_compares_content_not_paths(tmp_path):
+  pose, _ = _stage(str(tmp_path), "pose", b"a")
+  link = str(tmp_path / "pose_link")
+  os.symlink(pose, link)
+  motion, motion_info = _stage(str(tmp_path), "motion", inputs={"pose_aae": pose})
+  source, source_info = _stage(str(tmp_path), "source", inputs={"pose_aae": link})
+  lineage.check_shared("pose_aae", motion, motion_info, source, source_info)
+  # without recorded identities (stages saved before lineage): the listed dirs, as files
+  bare = lambda path: {"inputs": {"pose_aae": path}}
+  lineage.check_shared("pose_aae", motion, bare(pose), source, bare(link))
+  other, _ = _stage(str(tmp_path), "other", b"b")
+  with pytest.raises(lineage.LineageError, match=f"built on the pose_aae stage {pose} but"):
+    lineage.check_shared("pose_aae", motion, bare(pose), source, bare(other))

@@ -12,7 +12,7 @@ import gin
 import numpy as np
 import pytest
 
-from cli_harness import run_command
+from cli_harness import python_executable, run_command
 from sa3dhp_tf import config
 import sa3dhp_tf.tasks as tasks
 from sa3dhp_tf.tasks import stage_io
@@ -176,7 +176,7 @@ print(json.dumps([h["reconstruction_loss"] for h in training_loop.read_history(m
 def test_mirrored_strategy_matches_default(bench, tmp_path):
   curves = {}
   for strategy in ("default", "mirrored"):
-    out = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, bench, strategy,
+    out = subprocess.run([python_executable(), "-c", _MIRRORED_SCRIPT, bench, strategy,
                           str(tmp_path / strategy)], env=_env(), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

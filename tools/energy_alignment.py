@@ -29,6 +29,7 @@ import time
 from absl import flags
 
 from sa3dhp_tf import errors
+from sa3dhp_tf import lineage
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A finished source or adapt stage.")
@@ -95,11 +96,11 @@ def _relation_dirs(stage_store, dirs):
     for key in infos[d]["settings"]["relation_keys"]:
       owners.setdefault(key, d)
   for d in dirs[1:]:
-    for role in ("pose_aae", "motion_aae"):
-      if infos[d]["inputs"][role] != infos[dirs[0]]["inputs"][role]:
-        raise errors.UserError(f"--relation_nets_dir: {d} was trained on the {role} "
-                               f"{infos[d]['inputs'][role]}, {dirs[0]} on "
-                               f"{infos[dirs[0]]['inputs'][role]}; they must share it")
+    for role in ("pose_aae", "motion_aae"):  # by content: a link to the same stage is fine
+      try:
+        lineage.check_shared(role, d, infos[d], dirs[0], infos[dirs[0]])
+      except lineage.LineageError as e:
+        raise errors.UserError(f"--relation_nets_dir: {e}") from None
   return owners, infos
 
 

@@ -18,10 +18,16 @@ tracing and XLA compilation; `wall_seconds` includes it and the stage's evaluati
 --smoke: the tiny benchmark and `tiny/stages.gin`, 4 steps per variant; mixed precision is
 'mixed_bfloat16' when there is no GPU (float16 kernels are GPU-only). On a CPU it only checks
 that the path works; its times mean nothing.
+
+--work_dir keeps the runs. A benchmark (`benchmark/manifest.json`) and finished prerequisite
+stages (`pose_aae`, `motion_aae`, `relation_nets` with their `stage_info.json`) already there
+are reused and reported as `"reused": true`: a second check in the same dir times the variants
+again without rebuilding what they read. The variants' own dirs are always trained afresh.
 """
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +40,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_bool("smoke", False, "Tiny configuration, a few steps; runs without a GPU.")
 flags.DEFINE_string("report", "gpu_check.json", "Where the JSON result is written.")
 flags.DEFINE_integer("steps", None, "Steps per stage and variant (default 200; --smoke: 4).")
-flags.DEFINE_string("work_dir", None, "Benchmark and run directories (default: a temp dir).")
+flags.DEFINE_string("work_dir", None, "Benchmark and run directories (default: a temp dir); "
+                    "a finished benchmark and prerequisite stages there are reused.")
 # name -> (XLA on, mixed precision on), in run order
 VARIANTS = {"xla_off_float32": (False, False), "xla_off_mixed": (False, True),
             "xla_on_float32": (True, False), "xla_on_mixed": (True, True)}
@@ -111,11 +118,14 @@ def run_check(smoke, steps, work_dir, gpus, variants=tuple(VARIANTS)):
             "variants": list(variants), "config": files, "strategy": "mirrored",
             "mixed_precision_policy": mixed, "stages": {}}
   start = time.perf_counter()
-  config.parse_gin(["benchmark/tiny.gin" if smoke else "benchmark/default.gin"],
-                   [] if smoke else ["build_benchmark.image_size = 224"], finalize=False)
-  benchmark.build_benchmark(data, contact_sheet=False)
-  gin.clear_config()
-  result["benchmark_build_seconds"] = time.perf_counter() - start
+  if os.path.exists(os.path.join(data, "manifest.json")):
+    result["benchmark_reused"] = True
+  else:
+    config.parse_gin(["benchmark/tiny.gin" if smoke else "benchmark/default.gin"],
+                     [] if smoke else ["build_benchmark.image_size = 224"], finalize=False)
+    benchmark.build_benchmark(data, contact_sheet=False)
+    gin.clear_config()
+    result["benchmark_build_seconds"] = time.perf_counter() - start
 
   dirs = {s: os.path.join(work_dir, s) for s in ("pose_aae", "motion_aae", "relation_nets")}
   # Op determinism off in every variant: Keras turns XLA off under it (reproducibility refuses
@@ -132,6 +142,9 @@ def run_check(smoke, steps, work_dir, gpus, variants=tuple(VARIANTS)):
                         f"relation_nets.motion_aae_dir = '{dirs['motion_aae']}'"],
   }
   for stage, extra in prerequisites.items():
+    if os.path.exists(os.path.join(dirs[stage], "stage_info.json")):
+      result["stages"][stage] = {"reused": True}
+      continue
     seconds = _run_stage(stage, dirs[stage], files, common + loop_bindings(stage) + extra)
     result["stages"][stage] = {"wall_seconds": seconds}
 
@@ -153,6 +166,7 @@ def run_check(smoke, steps, work_dir, gpus, variants=tuple(VARIANTS)):
         extra += [f"adapt.source_dir = '{source_dirs.get('xla_off_float32', first_source)}'",
                   f"adapt.relation_nets_dir = '{dirs['relation_nets']}'",
                   "adapt.energies = ('lcr', 'hcr', 'z3', 'v2', 'v3')"]
+      shutil.rmtree(model_dir, ignore_errors=True)  # timed afresh, never resumed
       _reset_memory(gpus)
       entry = {}
       try:

@@ -13,6 +13,7 @@ import collections
 import tensorflow as tf
 
 from sa3dhp_tf import errors
+from sa3dhp_tf import lineage
 from sa3dhp_tf import stage_store
 from sa3dhp_tf.geometry import windows
 
@@ -63,11 +64,8 @@ class PoseExportModule(tf.Module):
     if motion_dir:
       motion_ae, motion_info = stage_store.load_motion_autoencoder(
           motion_dir, estimator.pose_autoencoder.latent_dim)
-      pose_aae = estimator.info["inputs"]["pose_aae"]
-      if motion_info["inputs"].get("pose_aae") != pose_aae:
-        raise stage_store.StageError(
-            f"{motion_dir} was trained on the pose AAE {motion_info['inputs'].get('pose_aae')} "
-            f"but {model_dir} on {pose_aae}; they must share E_p/D_p")
+      # E_m must read the latents of this model's D_p: the same pose AAE by content
+      lineage.check_shared("pose_aae", motion_dir, motion_info, model_dir, estimator.info)
       motion_encoder = motion_ae.encoder
     module = cls(estimator.image_to_latent, estimator.pose_autoencoder.decoder, motion_encoder)
     module.stage_dirs = {"model": model_dir, "pose_aae": estimator.info["inputs"]["pose_aae"],

@@ -104,10 +104,7 @@ def load_inputs(source_dir, relation_nets_dir, relation_keys):
   motion_ae, relation_nets, relation_info = None, {}, None
   if relation_keys or relation_nets_dir:
     relation_info = stage_io.read_stage_info(relation_nets_dir, "relation_nets")
-    if relation_info["inputs"]["pose_aae"] != source_info["inputs"]["pose_aae"]:
-      raise stage_io.StageError(
-          f"{relation_nets_dir} was trained on the pose AAE {relation_info['inputs']['pose_aae']}"
-          f" but {source_dir} on {source_info['inputs']['pose_aae']}; they must share E_p/D_p")
+    # by content, not by path: a linked or moved copy of the same AAE is the same E_p/D_p
     lineage.check_shared("pose_aae", relation_nets_dir, relation_info, source_dir, source_info)
     missing = sorted(set(relation_keys) - set(relation_info["settings"]["relation_keys"]))
     if missing:

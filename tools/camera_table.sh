@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Issue 11, the one-shift table on the camera shift with the best G^s (MobileNetV2 on the ImageNet
+# layers) and a 2000-step fine-tuning oracle: calibrates first (source_only and oracle_finetune
+# rows, then tools/calibrate_shift.py); runs the adaptation rows only if every calibration
+# criterion passes (exit 7 otherwise: the criteria are fixed in advance, docs/benchmark.md,
+# "Graded shifts").
+#
+#   bash tools/camera_table.sh OUT [SEEDS]        (SEEDS: the ablation's --seeds, default 1)
+#
+# Resumable: rerun the same command after a kill; the ablation skips finished runs and an
+# interrupted stage continues from its checkpoint. OUT/table.md is the table so far.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:?usage: tools/camera_table.sh OUT [SEEDS]}
+SEEDS=${2:-1}
+PY=${PYTHON:-.venv/bin/python}
+export TF_CPP_MIN_LOG_LEVEL=2
+mkdir -p "$OUT"
+BENCH=$OUT/benchmark
+if [ ! -f "$BENCH/manifest.json" ]; then
+  rm -rf "$BENCH"
+  $PY tools/make_benchmark.py --gin_file=benchmark/shift_camera.gin --output_dir="$BENCH"
+fi
+SIZE=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['image_size'])" \
+  "$BENCH/manifest.json")
+WEIGHTS="$OUT/mobilenet_v2_imagenet_$SIZE.weights.h5"
+[ -f "$WEIGHTS" ] || $PY tools/fetch_backbone_weights.py --input_size="$SIZE" --output="$WEIGHTS"
+ablation() {  # ablation ROWS EXTRA_FLAGS...
+  local rows=$1; shift
+  $PY tools/ablation.py --data_dir="$BENCH" --output="$OUT/runs" --seeds="$SEEDS" \
+    --gin_file=experiments/demo.gin --finetune_steps=2000 \
+    --gin_bindings="ImageToLatent.backbone = 'mobilenet_v2'" \
+    --gin_bindings="ImageToLatent.backbone_weights = '$WEIGHTS'" \
+    --gin_bindings="ImageToLatent.fc_units = (1024, 512)" \
+    --gin_bindings="adapt.batch_size = 8" --gin_bindings="adapt.steps = 1000" \
+    --gin_bindings="adapt.steps_per_loop = 100" --rows="$rows" "$@"
+}
+ablation source_only,oracle_finetune
+for seed in $(seq 0 $((SEEDS - 1))); do
+  cal=$OUT/runs/seed$seed/calibration.json
+  [ -f "$cal" ] || $PY tools/calibrate_shift.py --data_dir="$BENCH" \
+    --source_dir="$OUT/runs/seed$seed/source" --oracle_dir="$OUT/runs/seed$seed/oracle_finetune" \
+    --output="$cal"
+  $PY -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['passed']['all'] else 7)" \
+    "$cal" || { echo "calibration failed (seed $seed): $cal; no adaptation row runs" >&2; exit 7; }
+done
+ROWS=source_only,oracle_finetune,full,placebo,source_loss_only,relations_only,screen_pick
+ablation "$ROWS,full_head_warmup" \
+  --results_md="$OUT/table.md"
