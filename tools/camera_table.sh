@@ -11,8 +11,12 @@
 # interrupted stage continues from its checkpoint. OUT/table.md is the table so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: tools/camera_table.sh OUT [SEEDS]}
+usage() { echo "error: $1 (usage: tools/camera_table.sh OUT [SEEDS])" >&2; exit 2; }
+[ $# -ge 1 ] && [ -n "$1" ] || usage "OUT: give the output directory"
+OUT=$1
 SEEDS=${2:-1}
+# checked here, before minutes of benchmark build, not first by the ablation
+[[ $SEEDS =~ ^[1-9][0-9]*$ ]] || usage "SEEDS: '$SEEDS' is not a positive integer"
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
@@ -45,5 +49,5 @@ for seed in $(seq 0 $((SEEDS - 1))); do
     "$cal" || { echo "calibration failed (seed $seed): $cal; no adaptation row runs" >&2; exit 7; }
 done
 ROWS=source_only,oracle_finetune,full,placebo,source_loss_only,relations_only,screen_pick
-ablation "$ROWS,full_head_warmup" \
-  --results_md="$OUT/table.md"
+ROWS+=,full_head_warmup
+ablation "$ROWS" --results_md="$OUT/table.md"
