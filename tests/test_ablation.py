@@ -83,7 +83,7 @@ def test_bad_flags_exit_2(tmp_path):
 
 def test_rows_are_typed_and_name_registered_energies():
   from sa3dhp_tf.modeling import energies
-  assert ablation_lib.ORACLES == ("oracle", "oracle_finetune")
+  assert ablation_lib.ORACLES == ("oracle", "oracle_finetune", "oracle_joint")
   full = ablation_lib.get_row("full")
   assert full.energies == ("lcr", "hcr", "z3", "v2", "v3") and full.relation_nets == "paper"
   assert not ablation_lib.get_row("source_only").adapts and full.adapts
@@ -100,12 +100,17 @@ def test_row_bindings_name_real_settings():
   import gin
   import sa3dhp_tf.tasks  # noqa: F401  (registers every configurable a stage reaches)
   rows = [row for row in ablation_lib.ROWS if row.bindings]
-  assert [row.name for row in rows] == ["full_head_warmup"]
+  assert [row.name for row in rows] == ["oracle", "oracle_finetune", "oracle_joint",
+                                        "full_head_warmup"]
+  values = {"source_dir": "/g_s", "data_dir": "/bench", "finetune_steps": 7}
   try:
     for row in rows:
       for binding in row.bindings:
-        gin.parse_config(binding)
+        gin.parse_config(binding.format(**values) if row.oracle else binding)
     assert gin.query_parameter("RelationDistillationModel.head_warmup_steps") == 200
+    assert gin.query_parameter("source.extra_sources") == (("/bench", "source", 1.0),)
+    assert gin.query_parameter("source.steps") == 7
+    assert gin.query_parameter("source.init_dir") == "/g_s"
     with pytest.raises(ValueError):
       gin.parse_config("RelationDistillationModel.head_warmup_step = 200")
   finally:

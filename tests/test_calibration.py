@@ -63,6 +63,21 @@ def test_tool_writes_the_verdict_and_refuses_another_source(tmp_path_factory, tm
   # the same model as its own oracle has no margin
   assert result["passed"]["oracle_margin"] is False and result["passed"]["all"] is False
   assert result["target_style"] == "target"
+  # two oracles: the tighter one (lower target MPJPE) is the calibration's, each is recorded
+  from sa3dhp_tf.evaluation import stage_evaluation
+  adapted = stage_evaluation.evaluate_model(chain["adapt"], "target_test", chain["bench"])
+  two = tmp_path / "two.json"
+  done = run_command(args + [f"--oracle_dir={chain['adapt']}", f"--output={two}"],
+                     cwd=str(tmp_path))
+  assert done.returncode == 0, done.stderr[-3000:]
+  result = json.loads(two.read_text())
+  assert result["oracles"][chain["adapt"]]["mpjpe_mm"] == pytest.approx(adapted["mpjpe"])
+  assert result["oracles"][chain["source"]]["mpjpe_mm"] == measured["source_only_target"]
+  tighter = min(adapted["mpjpe"], measured["source_only_target"])
+  assert result["mpjpe_mm"]["oracle_target"] == pytest.approx(tighter)
+  assert result["oracle_dir"] == min((adapted["mpjpe"], chain["adapt"]),
+                                     (measured["source_only_target"], chain["source"]))[1]
+  assert adapted["mpjpe"] != measured["source_only_target"]  # else this checks nothing
   other = testing.build_tiny_benchmark(str(tmp_path / "seed1"), ["build_benchmark.seed = 1"])
   refused = run_command(args[:1] + [f"--data_dir={other}"] + args[2:] +
                         [f"--output={tmp_path / 'x.json'}"], cwd=str(tmp_path))

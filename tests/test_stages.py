@@ -260,6 +260,48 @@ def test_source_init_dir_starts_from_an_earlier_source_stage(chain, tmp_path):
     np.testing.assert_allclose(np.array(b), np.array(a), rtol=0, atol=1e-25)
 
 
+def _pose_keys(dataset):
+  return [np.asarray(p, np.float32).tobytes() for batch in dataset
+          for p in np.reshape(np.asarray(batch["pose3d"]), (-1, 17 * 3))]
+
+
+def test_mixed_source_dataset_draws_each_split_by_its_weight(chain):
+  """The joint oracle's batches: frames of both labeled splits, in the weights' proportion
+  (the poses, which augmentation leaves alone, tell the splits apart)."""
+  from sa3dhp_tf.data import records
+  from sa3dhp_tf.tasks.source_model import mixed_source_dataset
+  bench = chain["bench"]
+  owner = {}
+  for split in ("source", "target_labeled"):
+    for key in _pose_keys(records.record_dataset(records.shard_paths(bench, split), "frame")
+                          .batch(64)):
+      owner.setdefault(key, set()).add(split)
+  assert all(len(s) == 1 for s in owner.values())  # no pose in both splits
+  counts = {}
+  for weight in (1.0, 3.0):
+    mixed = mixed_source_dataset([(bench, "target_labeled", 1.0), (bench, "source", weight)],
+                                 16, seed=0).take(8)
+    splits = [next(iter(owner[key])) for key in _pose_keys(mixed)]  # KeyError: a foreign pose
+    counts[weight] = splits.count("source")
+    assert len(splits) == 128
+  # binomial(128, p): sd 5.7 at p = 1/2, 4.9 at p = 3/4; these bounds are 4 sd wide
+  assert 41 <= counts[1.0] <= 87 and 76 <= counts[3.0] <= 116, counts
+  assert counts[3.0] > counts[1.0]
+
+
+def test_joint_oracle_row_trains_from_g_s_on_both_label_sets(chain, tmp_path):
+  from sa3dhp_tf.evaluation import ablation
+  values = {"source_dir": chain["source"], "data_dir": chain["bench"], "finetune_steps": 2}
+  model_dir = str(tmp_path / "joint")
+  run_stage("source", model_dir, [f"source.pose_aae_dir = '{chain['pose']}'"] +
+            [b.format(**values) for b in ablation.get_row("oracle_joint").bindings])
+  info = stage_io.read_stage_info(model_dir, "source")
+  assert info["settings"]["train_split"] == "target_labeled"
+  assert info["settings"]["extra_sources"] == [[chain["bench"], "source", 1.0]]
+  assert info["inputs"]["init"] == chain["source"]
+  assert [h["step"] for h in training_loop.read_history(model_dir)][-1] == 2
+
+
 def test_source_init_dir_errors(chain, tmp_path):
   with pytest.raises(stage_io.StageError, match="no_such_stage"):
     run_stage("source", str(tmp_path / "a"), [f"source.pose_aae_dir = '{chain['pose']}'",

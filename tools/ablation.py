@@ -34,8 +34,8 @@ flags.DEFINE_multi_string("gin_file", ["experiments/cpu_budget.gin"],
 flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings passed to every stage.")
 flags.DEFINE_list("rows", None, "Rows to run, in this order (default: all, most informative "
                   "first, so that an interrupted run still has the key rows).")
-flags.DEFINE_integer("finetune_steps", 2000, "Training steps of the oracle_finetune row (G^s "
-                     "trained further on labeled target frames).")
+flags.DEFINE_integer("finetune_steps", 2000, "Training steps of the oracle_finetune and "
+                     "oracle_joint rows (G^s trained further on labeled target frames).")
 flags.DEFINE_bool("shared_source", False, "Train G^s and the oracle once (seed 0) only.")
 flags.DEFINE_string("results_md", None, "Where to write the markdown table.")
 flags.DEFINE_bool("print_rows", True, "Print every row's target MPJPE at the end.")
@@ -80,8 +80,8 @@ def main(argv):
       progress=progress.JobProgress(
           ablation_runs.count_stages(rows, seeds, FLAGS.shared_source), tag="[ablation] "))
   dirs = ablation_runs.prelearn(runner, out, os.path.abspath(FLAGS.data_dir), rows)
-  sources = ablation_runs.train_sources(runner, out, dirs, seeds, rows, FLAGS.finetune_steps,
-                                        FLAGS.shared_source)
+  sources = ablation_runs.train_sources(runner, out, os.path.abspath(FLAGS.data_dir), dirs,
+                                        seeds, rows, FLAGS.finetune_steps, FLAGS.shared_source)
   per_run, curves, residuals = {}, {}, None
   for row in rows:
     for seed in seeds:

@@ -27,7 +27,9 @@ PLACEBO_OVERRIDES = {"z3": "z1", "v2": "v1", "v3": "v1"}
 class AblationRow:
   """One row: `energies` is None for a row that does not adapt (source-only, oracles);
   `relation_nets` is 'paper', 'placebo' or None (no relation networks loaded); `bindings`: gin
-  bindings of the row's adaptation stage on top of the ablation's own."""
+  bindings of the row's adaptation stage on top of the ablation's own. An oracle's `bindings`
+  are those of its `source` stage, formatted with `source_dir` (the seed's G^s), `data_dir`
+  (the benchmark) and `finetune_steps`."""
   name: str
   label: str
   energies: Optional[Tuple[str, ...]] = None
@@ -41,11 +43,19 @@ class AblationRow:
 
 
 _FULL = ("lcr", "hcr", "z3", "v2", "v3")
+_TARGET_LABELS = ("source.train_split = 'target_labeled'",)
+_FROM_SOURCE = ("source.steps = {finetune_steps}", "source.init_dir = '{source_dir}'")
 # Most informative first, so that an interrupted run still has the key rows.
 ROWS = (
     AblationRow("source_only", "Source only (G^s)"),
-    AblationRow("oracle", "oracle: target-supervised G", oracle=True),
-    AblationRow("oracle_finetune", "oracle: G^s fine-tuned on target labels", oracle=True),
+    AblationRow("oracle", "oracle: target-supervised G", oracle=True, bindings=_TARGET_LABELS),
+    AblationRow("oracle_finetune", "oracle: G^s fine-tuned on target labels", oracle=True,
+                bindings=_TARGET_LABELS + _FROM_SOURCE),
+    # Fine-tuning on the target's few labeled subjects alone forgets the source's many
+    # (docs/benchmark.md, "The joint oracle"): this one keeps the source labels in every batch.
+    AblationRow("oracle_joint", "oracle: G^s fine-tuned on source + target labels", oracle=True,
+                bindings=_TARGET_LABELS + _FROM_SOURCE
+                + ("source.extra_sources = (('{data_dir}', 'source', 1.0),)",)),
     AblationRow("full", "+L^v_3 (full method)", _FULL, PAPER_NETS),
     AblationRow("hcr", "+L_HCR (contrastive only)", ("lcr", "hcr"), PAPER_NETS),
     AblationRow("lcr", "+L_LCR", ("lcr",)),

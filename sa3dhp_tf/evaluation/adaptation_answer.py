@@ -3,7 +3,7 @@ how much, and how sure that is, in plain words (written by tools/demo_report.py)
 
 import numpy as np
 
-ORACLE_ROWS = ("oracle_finetune", "oracle")
+from sa3dhp_tf.evaluation import ablation
 RESOLUTION_MM = 0.05  # differences below this are "no change" (the answer prints 0.1 mm)
 
 
@@ -33,7 +33,7 @@ def short_answer(table, adapted_row, floor_mm, paired, locations):
   source = table["source_only"]["target_mpjpe"]["mean"]
   adapted_entry = table[adapted_row]
   adapted = adapted_entry["target_mpjpe"]["mean"]
-  oracle_row = next((r for r in ORACLE_ROWS if "target_mpjpe" in table.get(r, {})), None)
+  oracle_row = ablation.oracle_floor(table)  # the tightest oracle that ran
   width = 44
   lines = ["What came out (MPJPE on the target test split: mean 3D joint error, lower is better)",
            f"  {'source-only G^s (no adaptation)':{width}s} {_mm(source)}",

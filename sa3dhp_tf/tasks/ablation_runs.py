@@ -28,8 +28,7 @@ STAGE_TITLES = {"pose_aae": "pose AAE E_p/D_p on mocap", "motion_aae": "motion A
                 "relation_nets": "relation networks T^z/T^v",
                 "relation_nets_placebo": "placebo relation networks",
                 "source": "G^s on labeled source frames",
-                "oracle": "oracle: target-supervised G",
-                "oracle_finetune": "oracle: G^s fine-tuned on target labels"}
+                **{row.name: row.label for row in ablation.ROWS if row.oracle}}
 
 
 def count_stages(rows, seeds, shared_source):
@@ -110,9 +109,9 @@ def prelearn(runner, out, data_dir, rows):
   return dirs
 
 
-def train_sources(runner, out, dirs, seeds, rows, finetune_steps, shared_source=False):
-  """G^s and the oracle rows in `rows`, per seed (once, seed 0, with `shared_source`). Returns
-  seed -> role -> model dir."""
+def train_sources(runner, out, data_dir, dirs, seeds, rows, finetune_steps, shared_source=False):
+  """G^s and the oracle rows in `rows`, per seed (once, seed 0, with `shared_source`), on the
+  benchmark `data_dir`. Returns seed -> role -> model dir."""
   sources = {}
   for seed in seeds:
     base = 0 if shared_source else seed
@@ -120,14 +119,12 @@ def train_sources(runner, out, dirs, seeds, rows, finetune_steps, shared_source=
                      for role in ("source",) + ablation.ORACLES}
     common = [f"source.pose_aae_dir='{dirs['pose_aae']}'", f"source.seed={base}"]
     runner.run("source", sources[seed]["source"], common)
-    if "oracle" in rows:
-      runner.run("source", sources[seed]["oracle"],
-                 common + ["source.train_split='target_labeled'"])
-    if "oracle_finetune" in rows:
-      runner.run("source", sources[seed]["oracle_finetune"],
-                 common + ["source.train_split='target_labeled'",
-                           f"source.steps={finetune_steps}",
-                           f"source.init_dir='{sources[seed]['source']}'"])
+    for name in ablation.ORACLES:
+      if name in rows:
+        values = {"source_dir": sources[seed]["source"], "data_dir": data_dir,
+                  "finetune_steps": finetune_steps}
+        runner.run("source", sources[seed][name],
+                   common + [b.format(**values) for b in ablation.get_row(name).bindings])
   return sources
 
 

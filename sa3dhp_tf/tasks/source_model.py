@@ -116,7 +116,8 @@ def train_source_model(model_dir, pose_aae_dir=gin.REQUIRED, data_dir=None, step
   stage_io.save_stage(model_dir, STAGE, {"image_to_latent": network},
                       settings={"latent_dim": network.latent_dim,
                                 "latent_range": network.latent_range, "image_size": image_size,
-                                "data_dir": data_dir, "train_split": train_split},
+                                "data_dir": data_dir, "train_split": train_split,
+                                "extra_sources": [list(s) for s in extra_sources]},
                       inputs={"pose_aae": pose_aae_dir,
                               **({"init": init_dir} if init_dir else {})},
                       results={s: pose_evaluation.summary(r) for s, r in results.items()})
