@@ -7,7 +7,8 @@ The stage is `--stage` if given, else the gin binding `train.stage`. Configurati
 (unknown stage, missing gin file, bad binding) print one line naming the culprit, exit with
 status 2 and write nothing. The full parsed config is written to `model_dir/config.gin` before
 training and the operative config to `model_dir/operative_config.gin` after it. In a multi-worker
-run only the chief writes into `--model_dir` (see `sa3dhp_tf.distribution`).
+run only the chief writes into `--model_dir` (see `sa3dhp_tf.distribution`). One run per model
+dir at a time: a second run into a dir in use exits with status 2 (`sa3dhp_tf.model_dir_lock`).
 """
 
 import os
@@ -20,6 +21,7 @@ import gin
 from sa3dhp_tf import config
 from sa3dhp_tf import distribution
 from sa3dhp_tf import errors
+from sa3dhp_tf import model_dir_lock
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config file(s); repeatable.")
@@ -47,18 +49,20 @@ def main(argv):
   created = not os.path.exists(FLAGS.model_dir)
   with distribution.worker_model_dir(FLAGS.model_dir) as model_dir:
     errors.ensure_writable_dir(model_dir, "--model_dir")
-    config.write_config(model_dir, "config.gin", gin.config_str())
-    logging.info("running stage %s into %s", stage_name, model_dir)
-    try:
+    # Outside the cleanup below: a run refused for a busy dir must not remove the other's files.
+    with model_dir_lock.exclusive(model_dir):
+      config.write_config(model_dir, "config.gin", gin.config_str())
+      logging.info("running stage %s into %s", stage_name, model_dir)
       try:
-        stage_fn(model_dir)
-      except FileNotFoundError as e:
-        raise errors.UserError(str(e)) from e
-    except errors.UserError:
-      if created:
-        remove_if_untrained(FLAGS.model_dir)
-      raise
-    config.write_config(model_dir, "operative_config.gin", gin.operative_config_str())
+        try:
+          stage_fn(model_dir)
+        except FileNotFoundError as e:
+          raise errors.UserError(str(e)) from e
+      except errors.UserError:
+        if created:
+          remove_if_untrained(FLAGS.model_dir)
+        raise
+      config.write_config(model_dir, "operative_config.gin", gin.operative_config_str())
 
 
 def remove_if_untrained(model_dir):

@@ -115,3 +115,25 @@ def test_unknown_learning_rate_decay(workdir):
                       "--gin_bindings=source.pose_aae_dir='/nonexistent'", "--model_dir=run"],
                      workdir)
   assert_config_error(result, "source.learning_rate_decay", workdir)
+
+
+def test_a_model_dir_in_use_is_refused_and_left_alone(workdir):
+  """A second run into a model dir another run holds: one error line, exit 2, the other run's
+  files untouched; once the holder ends (its lock goes with it) the same command runs."""
+  import fcntl
+  run = workdir / "run"
+  run.mkdir()
+  (run / "checkpoints").mkdir()
+  holder = os.open(run, os.O_RDONLY | os.O_DIRECTORY)  # as a running stage holds it
+  try:
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    result = run_train(["--gin_file=tiny_dry_run.gin", "--model_dir=run"], workdir)
+  finally:
+    os.close(holder)
+  lines = own_stderr_lines(result.stderr)
+  assert result.returncode == 2 and len(lines) == 1, result.stderr[-3000:]
+  assert lines[0].startswith("error: --model_dir run is in use by another run"), lines[0]
+  assert sorted(os.listdir(run)) == ["checkpoints"]
+  again = run_train(["--gin_file=tiny_dry_run.gin", "--model_dir=run"], workdir)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "dry_run.json" in os.listdir(run)
