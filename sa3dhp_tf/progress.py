@@ -18,6 +18,7 @@ credited with steps it did before.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -164,6 +165,24 @@ class JobProgress:
         body += f", about {format_duration(eta)} left"
     return (f"{self._prefix()} {title}: {body} | elapsed {format_duration(now - self.started)}")
 
+  def _follow(self, process, title, progress_path, stage_start):
+    """Draws the progress of `process` until it ends."""
+    rate, last_line, last_decile = _Rate(), 0.0, -1
+    while process.poll() is None:
+      time.sleep(self.poll_s)
+      record = read_progress(progress_path)
+      eta = rate.eta(record) if record else None
+      if self.interactive:
+        self._print("\r\033[K" + self.status_line(title, record, eta, stage_start), end="")
+        continue
+      decile = (-1 if not record or record["total"] <= 0
+                else int(10 * record["step"] / record["total"]))
+      now = time.time()
+      if decile > last_decile or now - last_line >= self.line_every_s:
+        if record or now - stage_start >= self.line_every_s:
+          self._print(self.status_line(title, record, eta, stage_start))
+          last_line, last_decile = now, max(decile, last_decile)
+
   def run_stage(self, title, cmd, log_path, progress_path, env=None):
     """Runs `cmd` (output appended to `log_path`, preceded by the command line) while drawing
     its progress; returns the exit status."""
@@ -173,26 +192,20 @@ class JobProgress:
       os.remove(progress_path)
     env = dict(os.environ if env is None else env, **{PROGRESS_ENV: progress_path})
     stage_start = time.time()
-    rate, last_line, last_decile = _Rate(), 0.0, -1
     self._print(f"{self._prefix()} {title}: started | log {log_path}")
     with open(log_path, "a") as log:
       log.write("$ " + subprocess.list2cmdline(cmd) + "\n")
       log.flush()
       process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-      while process.poll() is None:
-        time.sleep(self.poll_s)
-        record = read_progress(progress_path)
-        eta = rate.eta(record) if record else None
-        if self.interactive:
-          self._print("\r\033[K" + self.status_line(title, record, eta, stage_start), end="")
-          continue
-        decile = (-1 if not record or record["total"] <= 0
-                  else int(10 * record["step"] / record["total"]))
-        now = time.time()
-        if decile > last_decile or now - last_line >= self.line_every_s:
-          if record or now - stage_start >= self.line_every_s:
-            self._print(self.status_line(title, record, eta, stage_start))
-            last_line, last_decile = now, max(decile, last_decile)
+      try:
+        self._follow(process, title, progress_path, stage_start)
+      except BaseException:
+        # A job stopped (Ctrl-C, or SIGTERM through `stop_on_sigterm`) stops its stage too,
+        # which resumes from its checkpoint; left running, it would train on unseen, and a
+        # restarted job would meet its dir in use.
+        process.terminate()
+        process.wait()
+        raise
     if self.interactive:
       self._print("\r\033[K", end="")
     if os.path.exists(progress_path):
@@ -205,6 +218,16 @@ class JobProgress:
                 f"{format_duration(time.time() - stage_start)} | elapsed "
                 f"{format_duration(time.time() - self.started)}")
     return process.returncode
+
+
+def stop_on_sigterm():
+  """Makes SIGTERM (`kill`, a batch system's stop) end this process as Ctrl-C does, through
+  Python's cleanup, so that `JobProgress.run_stage` stops the running stage too (the default
+  action would leave it training as an orphan). For a job binary's main; exit status 143."""
+  def stop(signum, frame):
+    del frame
+    raise SystemExit(128 + signum)
+  signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv=None):
@@ -230,6 +253,7 @@ def main(argv=None):
   if not cmd:
     print("error: no command given after --", file=sys.stderr)
     return 2
+  stop_on_sigterm()
   job = JobProgress(total, tag=args.tag)
   job.index = index - 1
   return job.run_stage(args.title, cmd, args.log, args.log + ".progress")

@@ -135,3 +135,28 @@ def test_cli_wraps_a_command_and_rejects_bad_steps(tmp_path):
                            "import sys; print('boom'); sys.exit(4)"],
                           env=env, capture_output=True, text=True, timeout=60)
   assert failed.returncode == 4 and "FAILED (exit 4)" in failed.stdout and "boom" in failed.stdout
+
+
+def test_sigterm_to_the_job_stops_its_running_stage(tmp_path):
+  """`kill JOB` (SIGTERM): the job exits 143 and its stage process is gone, not left training
+  as an orphan into the model dir a restarted job would use."""
+  import signal
+  import time
+  env = dict(os.environ, PYTHONPATH=REPO)
+  pid_file = tmp_path / "stage.pid"
+  stage = (f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+           "time.sleep(120)")
+  job = subprocess.Popen([sys.executable, "-m", "sa3dhp_tf.progress", "--step=1/1",
+                          "--title=x", f"--log={tmp_path / 'x.log'}", "--", sys.executable,
+                          "-c", stage], env=env, stdout=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+      time.sleep(0.05)
+    stage_pid = int(pid_file.read_text())
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=30) == 143
+    with pytest.raises(ProcessLookupError):  # reaped by the job before it exited
+      os.kill(stage_pid, 0)
+  finally:
+    job.kill()

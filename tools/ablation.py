@@ -74,6 +74,7 @@ def main(argv):
   errors.ensure_writable_dir(out, "--output")
   from sa3dhp_tf import progress
   from sa3dhp_tf.tasks import ablation_runs
+  progress.stop_on_sigterm()  # `kill` of the ablation stops its running stage too
   seeds = list(range(FLAGS.seeds))
   runner = ablation_runs.StageRunner(
       FLAGS.gin_file, FLAGS.gin_bindings, os.path.join(out, "logs"),
