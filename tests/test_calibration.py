@@ -85,3 +85,42 @@ def test_tool_writes_the_verdict_and_refuses_another_source(tmp_path_factory, tm
   assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-3000:]
   assert lines[0].startswith("error: --source_dir") and "source splits" in lines[0]
   assert not (tmp_path / "x.json").exists()
+
+
+def test_calibrate_shifts_script_trains_both_oracles_and_uses_the_tighter(tmp_path_factory,
+                                                                         tmp_path):
+  """tools/calibrate_shifts.sh JOINT_ORACLE=1 on the tiny chain (its benchmark linked as the
+  'default' shift): the fine-tuning and the joint oracle, each with its ablation row's bindings,
+  and one calibration.json naming both."""
+  import os
+  import subprocess
+  from cli_harness import python_executable
+  from sa3dhp_tf.tasks import stage_io
+  chain = shared_stages.tiny_chain(tmp_path_factory)
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = tmp_path / "cal"
+  (out / "default").mkdir(parents=True)
+  os.symlink(chain["bench"], out / "default" / "benchmark")
+  # tiny/models.gin's widths: with source.init_dir the oracle must name G^s's architecture
+  tiny = ["ImageToLatent.fc_units = (32, 16)", "ImageToLatent.backbone_widths = (8, 8, 16)",
+          "ImageToLatent.backbone_blocks = (1, 1, 1)", "source.batch_size = 8",
+          "source.steps_per_loop = 2"]
+  env = dict(os.environ, SOURCE=chain["source"], POSE_AAE=chain["pose"], FINETUNE_STEPS="2",
+             JOINT_ORACLE="1", PYTHON=python_executable(), TF_CPP_MIN_LOG_LEVEL="2")
+  done = subprocess.run(["bash", os.path.join(repo, "tools", "calibrate_shifts.sh"), str(out),
+                         "default", *tiny], env=env, capture_output=True, text=True,
+                        timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  finetune = stage_io.read_stage_info(str(out / "default" / "oracle"), "source")
+  joint = stage_io.read_stage_info(str(out / "default" / "oracle_joint"), "source")
+  assert finetune["settings"]["extra_sources"] == []
+  assert joint["settings"]["extra_sources"] == [[str(out / "default" / "benchmark"), "source",
+                                                 1.0]]
+  for info in (finetune, joint):
+    assert info["settings"]["train_split"] == "target_labeled"
+    assert info["inputs"]["init"] == chain["source"]
+  result = json.loads((out / "default" / "calibration.json").read_text())
+  errors_mm = {os.path.basename(d): r["mpjpe_mm"] for d, r in result["oracles"].items()}
+  assert set(errors_mm) == {"oracle", "oracle_joint"}
+  assert result["mpjpe_mm"]["oracle_target"] == min(errors_mm.values())
+  assert "| default (target) |" in (out / "calibration.md").read_text()

@@ -12,7 +12,9 @@
 # NAME is benchmark/shift_NAME.gin. Per shift: OUT/NAME/benchmark (built unless present; a link
 # to an existing benchmark of the same gin file is fine), OUT/NAME/oracle (G^s fine-tuned on
 # that target's labels, FINETUNE_STEPS steps, default 500 as in `make demo`) and
-# OUT/NAME/calibration.json; OUT/calibration.md sums them up. G^s must have trained on a
+# OUT/NAME/calibration.json; OUT/calibration.md sums them up. JOINT_ORACLE=1 also trains
+# OUT/NAME/oracle_joint (the ablation's `oracle_joint` row: source labels mixed in, same steps)
+# and calibrates with the tighter oracle (docs/benchmark.md, "The joint oracle"). G^s must have trained on a
 # benchmark with the same source splits (checked shard by shard). Resumable: finished parts
 # are skipped, an interrupted oracle resumes from its checkpoint.
 set -euo pipefail
@@ -27,6 +29,7 @@ FINETUNE_STEPS=${FINETUNE_STEPS:-500}
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
+declare -A ROW_OF=([oracle]=oracle_finetune [oracle_joint]=oracle_joint)  # dir -> ablation row
 for name in $SHIFTS; do
   gin=benchmark/shift_$name.gin
   [ "$name" = default ] && gin=benchmark/default.gin
@@ -35,18 +38,26 @@ for name in $SHIFTS; do
     rm -rf "$bench"
     $PY tools/make_benchmark.py --gin_file="$gin" --output_dir="$bench"
   fi
-  if [ ! -f "$OUT/$name/oracle/stage_info.json" ]; then
+  oracles=(oracle)
+  [ "${JOINT_ORACLE:-0}" = 1 ] && oracles+=(oracle_joint)
+  for oracle in "${oracles[@]}"; do
+    [ -f "$OUT/$name/$oracle/stage_info.json" ] && continue
+    row=${ROW_OF[$oracle]}
+    # the row's own bindings (sa3dhp_tf/evaluation/ablation.py), one per line
+    mapfile -t row_bindings < <($PY -c "import sys
+from sa3dhp_tf.evaluation import ablation
+for b in ablation.get_row(sys.argv[1]).bindings:
+  print(b.format(source_dir=sys.argv[2], data_dir=sys.argv[3], finetune_steps=sys.argv[4]))" \
+      "$row" "$SOURCE" "$bench" "$FINETUNE_STEPS")
     $PY -m sa3dhp_tf.train --gin_file=stages/source.gin --gin_file=experiments/demo.gin \
-      --model_dir="$OUT/$name/oracle" \
+      --model_dir="$OUT/$name/$oracle" \
       --gin_bindings="source.data_dir='$bench'" \
       --gin_bindings="source.pose_aae_dir='$POSE_AAE'" \
-      --gin_bindings="source.train_split='target_labeled'" \
-      --gin_bindings="source.init_dir='$SOURCE'" \
-      --gin_bindings="source.steps=$FINETUNE_STEPS" --gin_bindings="source.seed=0" \
+      "${row_bindings[@]/#/--gin_bindings=}" --gin_bindings="source.seed=0" \
       ${ORACLE_BINDINGS[@]+"${ORACLE_BINDINGS[@]}"}
-  fi
+  done
   $PY tools/calibrate_shift.py --data_dir="$bench" --source_dir="$SOURCE" \
-    --oracle_dir="$OUT/$name/oracle" --output="$OUT/$name/calibration.json"
+    "${oracles[@]/#/--oracle_dir=$OUT/$name/}" --output="$OUT/$name/calibration.json"
 done
 $PY - "$OUT" $SHIFTS <<'PY'
 import json, os, sys
