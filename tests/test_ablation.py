@@ -102,11 +102,10 @@ def test_row_bindings_name_real_settings():
   rows = [row for row in ablation_lib.ROWS if row.bindings]
   assert [row.name for row in rows] == ["oracle", "oracle_finetune", "oracle_joint",
                                         "full_head_warmup"]
-  values = {"source_dir": "/g_s", "data_dir": "/bench", "finetune_steps": 7}
   try:
     for row in rows:
-      for binding in row.bindings:
-        gin.parse_config(binding.format(**values) if row.oracle else binding)
+      for binding in row.oracle_bindings("/g_s", "/bench", 7) if row.oracle else row.bindings:
+        gin.parse_config(binding)
     assert gin.query_parameter("RelationDistillationModel.head_warmup_steps") == 200
     assert gin.query_parameter("source.extra_sources") == (("/bench", "source", 1.0),)
     assert gin.query_parameter("source.steps") == 7

@@ -291,10 +291,9 @@ def test_mixed_source_dataset_draws_each_split_by_its_weight(chain):
 
 def test_joint_oracle_row_trains_from_g_s_on_both_label_sets(chain, tmp_path):
   from sa3dhp_tf.evaluation import ablation
-  values = {"source_dir": chain["source"], "data_dir": chain["bench"], "finetune_steps": 2}
   model_dir = str(tmp_path / "joint")
   run_stage("source", model_dir, [f"source.pose_aae_dir = '{chain['pose']}'"] +
-            [b.format(**values) for b in ablation.get_row("oracle_joint").bindings])
+            ablation.get_row("oracle_joint").oracle_bindings(chain["source"], chain["bench"], 2))
   info = stage_io.read_stage_info(model_dir, "source")
   assert info["settings"]["train_split"] == "target_labeled"
   assert info["settings"]["extra_sources"] == [[chain["bench"], "source", 1.0]]

@@ -14,9 +14,9 @@
 # that target's labels, FINETUNE_STEPS steps, default 500 as in `make demo`) and
 # OUT/NAME/calibration.json; OUT/calibration.md sums them up. JOINT_ORACLE=1 also trains
 # OUT/NAME/oracle_joint (the ablation's `oracle_joint` row: source labels mixed in, same steps)
-# and calibrates with the tighter oracle (docs/benchmark.md, "The joint oracle"). G^s must have trained on a
-# benchmark with the same source splits (checked shard by shard). Resumable: finished parts
-# are skipped, an interrupted oracle resumes from its checkpoint.
+# and calibrates with the tighter oracle (docs/benchmark.md, "The joint oracle"). G^s must have
+# trained on a benchmark with the same source splits (checked shard by shard). Resumable:
+# finished parts are skipped, an interrupted oracle resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: SOURCE=DIR POSE_AAE=DIR tools/calibrate_shifts.sh OUT [SHIFTS]}
@@ -46,8 +46,7 @@ for name in $SHIFTS; do
     # the row's own bindings (sa3dhp_tf/evaluation/ablation.py), one per line
     mapfile -t row_bindings < <($PY -c "import sys
 from sa3dhp_tf.evaluation import ablation
-for b in ablation.get_row(sys.argv[1]).bindings:
-  print(b.format(source_dir=sys.argv[2], data_dir=sys.argv[3], finetune_steps=sys.argv[4]))" \
+print('\\n'.join(ablation.get_row(sys.argv[1]).oracle_bindings(*sys.argv[2:])))" \
       "$row" "$SOURCE" "$bench" "$FINETUNE_STEPS")
     $PY -m sa3dhp_tf.train --gin_file=stages/source.gin --gin_file=experiments/demo.gin \
       --model_dir="$OUT/$name/$oracle" \

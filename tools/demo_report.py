@@ -26,7 +26,7 @@ from absl import flags
 import numpy as np
 
 from sa3dhp_tf.evaluation import calibration
-from sa3dhp_tf.evaluation.ablation import oracle_floor
+from sa3dhp_tf.evaluation.ablation import floor_mean
 from sa3dhp_tf.evaluation.adaptation_answer import paired_difference
 from sa3dhp_tf.evaluation.adaptation_answer import short_answer
 
@@ -132,8 +132,7 @@ def write_report(runs, data_dir, output_dir, adapted_row, frames, results_md=Non
              "adapted_row": adapted_row, "mean_pose_mpjpe": floor,
              "paired_gain_mm": paired[0], "paired_gain_95_halfwidth_mm": paired[1],
              "num_test_sequences": paired[2], "num_test_frames": int(len(gt)),
-             "oracle_mpjpe": (table[oracle_floor(table)]["target_mpjpe"]["mean"]
-                              if oracle_floor(table) else None),
+             "oracle_mpjpe": floor_mean(table),
              "pictures": {"skeletons": skeletons, "adaptation_curve": curve}}
   for name, text in (("summary.txt", "\n".join(lines) + "\n"),
                      ("summary.json", json.dumps(summary, indent=2) + "\n")):

@@ -41,6 +41,11 @@ class AblationRow:
   def adapts(self) -> bool:
     return self.energies is not None
 
+  def oracle_bindings(self, source_dir, data_dir, finetune_steps):
+    """An oracle row's `source` stage bindings for one seed's G^s `source_dir`."""
+    return [b.format(source_dir=source_dir, data_dir=data_dir, finetune_steps=finetune_steps)
+            for b in self.bindings]
+
 
 _FULL = ("lcr", "hcr", "z3", "v2", "v3")
 _TARGET_LABELS = ("source.train_split = 'target_labeled'",)

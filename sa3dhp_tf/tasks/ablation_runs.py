@@ -121,10 +121,8 @@ def train_sources(runner, out, data_dir, dirs, seeds, rows, finetune_steps, shar
     runner.run("source", sources[seed]["source"], common)
     for name in ablation.ORACLES:
       if name in rows:
-        values = {"source_dir": sources[seed]["source"], "data_dir": data_dir,
-                  "finetune_steps": finetune_steps}
-        runner.run("source", sources[seed][name],
-                   common + [b.format(**values) for b in ablation.get_row(name).bindings])
+        runner.run("source", sources[seed][name], common + ablation.get_row(name).oracle_bindings(
+            sources[seed]["source"], data_dir, finetune_steps))
   return sources
 
 
