@@ -1,12 +1,14 @@
 """The ablation table (`evaluation/ablation.py`): typed rows, per-run summaries of typed adaptation
 results, aggregation over seeds, gap closure, the markdown table; tools/ablation.py's bad flags."""
 
+import json
 import os
 
 import numpy as np
 import pytest
 
 from cli_harness import run_command
+import shared_stages
 from sa3dhp_tf.evaluation import ablation as ablation_lib
 from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
 
@@ -146,3 +148,56 @@ def test_summarise_reads_the_typed_results_and_their_json(tmp_path):
   assert ablation_lib.summarise("full", loaded.to_json()) == summary
   with pytest.raises(KeyError, match="curve"):
     AdaptationResults.from_json({k: v for k, v in results.to_json().items() if k != "curve"})
+
+
+def test_seed_list_parses_and_rejects(ablation):
+  assert ablation.parse_seed_list(None, 3) == [0, 1, 2]
+  assert ablation.parse_seed_list(["2", "0"], 3) == [2, 0]
+  for bad, needle in [(["3"], "'3'"), (["x"], "'x'"), (["-1"], "'-1'"), (["1", "1"], "twice")]:
+    with pytest.raises(ablation.errors.UserError, match=needle):
+      ablation.parse_seed_list(bad, 3)
+
+
+def test_earlier_runs_are_kept_only_under_the_same_settings(ablation, tmp_path, capsys):
+  settings = ablation.run_settings("/b", ["g.gin"], ["x = 1"], 5, False)
+  assert ablation.earlier_runs(str(tmp_path), settings) == {"per_run": {}, "commands": []}
+  (tmp_path / "results.json").write_text(json.dumps(
+      {"command": "c1", "commands": ["c1"], "settings": settings,
+       "per_run": {"source_only": {"1": _run(200.0)}}}))
+  kept = ablation.earlier_runs(str(tmp_path), settings)
+  assert kept == {"per_run": {"source_only": {1: _run(200.0)}}, "commands": ["c1"]}
+  other = ablation.run_settings("/b", ["g.gin"], ["x = 2"], 5, False)
+  assert ablation.earlier_runs(str(tmp_path), other) == {"per_run": {}, "commands": []}
+  assert "other settings" in capsys.readouterr().err
+
+
+def test_seed_list_commands_add_up_to_one_table(tmp_path_factory, tmp_path):
+  """Two tools/ablation.py commands into one OUT, seed 1 then seed 0 (--seed_list), on the tiny
+  chain's pre-learned stages: one table with both seeds, each the number of its own G^s run,
+  and both commands; a third command with other settings replaces the table."""
+  chain = shared_stages.tiny_chain(tmp_path_factory)
+  out = tmp_path / "runs"
+  (out / "prelearn").mkdir(parents=True)
+  for role, name in [("pose_aae", "pose"), ("motion_aae", "motion"), ("relation_nets", "rel")]:
+    os.symlink(chain[name], out / "prelearn" / role)
+  base = ["tools/ablation.py", f"--data_dir={chain['bench']}", f"--output={out}", "--seeds=2",
+          "--gin_file=tiny/stages.gin", "--rows=source_only", "--finetune_steps=2"]
+  for seeds in ("1", "0"):
+    done = run_command([*base, f"--seed_list={seeds}", f"--results_md={tmp_path / 't.md'}"],
+                       cwd=str(tmp_path), timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+  payload = json.loads((out / "results.json").read_text())
+  assert sorted(payload["per_run"]["source_only"]) == ["0", "1"]
+  for seed in (0, 1):
+    stage = json.loads((out / f"seed{seed}" / "source" / "results.json").read_text())
+    assert payload["per_run"]["source_only"][str(seed)]["target_mpjpe"] == pytest.approx(
+        stage["target_test"]["mpjpe"])
+  assert payload["rows"]["source_only"]["num_seeds"] == 2
+  assert [c.split("--seed_list=")[1].split()[0] for c in payload["commands"]] == ["1", "0"]
+  assert "--seed_list=1" in (tmp_path / "t.md").read_text()
+  done = run_command([*base, "--seed_list=0", "--finetune_steps=3"], cwd=str(tmp_path),
+                     timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "other settings" in done.stderr
+  payload = json.loads((out / "results.json").read_text())
+  assert sorted(payload["per_run"]["source_only"]) == ["0"]

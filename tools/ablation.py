@@ -36,6 +36,9 @@ flags.DEFINE_list("rows", None, "Rows to run, in this order (default: all, most 
                   "first, so that an interrupted run still has the key rows).")
 flags.DEFINE_integer("finetune_steps", 2000, "Training steps of the oracle_finetune and "
                      "oracle_joint rows (G^s trained further on labeled target frames).")
+flags.DEFINE_list("seed_list", None, "Run only these of the --seeds seeds (e.g. `2` to finish one "
+                  "seed's runs first, or a share of the seeds per machine). The table aggregates "
+                  "every run recorded in OUT/results.json by earlier runs with the same settings.")
 flags.DEFINE_bool("shared_source", False, "Train G^s and the oracle once (seed 0) only.")
 flags.DEFINE_string("results_md", None, "Where to write the markdown table.")
 flags.DEFINE_bool("print_rows", True, "Print every row's target MPJPE at the end.")
@@ -59,6 +62,7 @@ def main(argv):
                            f"{list(ablation.ROWS_BY_NAME)}")
   settings.check_value("--seeds", FLAGS.seeds, settings.integer(1))
   settings.check_value("--finetune_steps", FLAGS.finetune_steps, settings.STEPS)
+  seeds = ablation.parse_seed_list(FLAGS.seed_list, FLAGS.seeds)
   command = " ".join(shlex.quote(a) for a in sys.argv)
   out = os.path.abspath(FLAGS.output)
   if FLAGS.results_md:
@@ -75,7 +79,10 @@ def main(argv):
   from sa3dhp_tf import progress
   from sa3dhp_tf.tasks import ablation_runs
   progress.stop_on_sigterm()  # `kill` of the ablation stops its running stage too
-  seeds = list(range(FLAGS.seeds))
+  run_settings = ablation.run_settings(os.path.abspath(FLAGS.data_dir), FLAGS.gin_file,
+                                       FLAGS.gin_bindings, FLAGS.finetune_steps,
+                                       FLAGS.shared_source)
+  earlier = ablation.earlier_runs(out, run_settings)
   runner = ablation_runs.StageRunner(
       FLAGS.gin_file, FLAGS.gin_bindings, os.path.join(out, "logs"),
       progress=progress.JobProgress(
@@ -83,28 +90,32 @@ def main(argv):
   dirs = ablation_runs.prelearn(runner, out, os.path.abspath(FLAGS.data_dir), rows)
   sources = ablation_runs.train_sources(runner, out, os.path.abspath(FLAGS.data_dir), dirs,
                                         seeds, rows, FLAGS.finetune_steps, FLAGS.shared_source)
-  per_run, curves, residuals = {}, {}, None
+  # runs of other seeds or rows recorded by earlier commands with these settings stay in the table
+  per_run = earlier["per_run"]
+  commands = earlier["commands"] + [command] * (command not in earlier["commands"])
+  residuals = None
   for row in rows:
     for seed in seeds:
       results = ablation_runs.run_row(runner, row, seed, out, dirs, sources)
       per_run.setdefault(row, {})[seed] = ablation.summarise(row, results)
-      if ablation.get_row(row).adapts:
-        curves.setdefault(row, []).append(results.curve)
-        if row == "full" and seed == 0:
-          residuals = results.before_adaptation
+      if row == "full" and seed == 0:
+        residuals = results.before_adaptation
+      per_run[row] = dict(sorted(per_run[row].items()))
       table = ablation.aggregate(per_run)
       prelearned = {}
       for role, model_dir in dirs.items():
         with open(os.path.join(model_dir, "results.json")) as f:
           prelearned[role] = json.load(f)
       json_files.write_json(os.path.join(out, "results.json"),
-                            {"command": command, "rows": table, "per_run": per_run,
+                            {"command": "\n".join(commands), "commands": commands,
+                             "settings": run_settings, "rows": table, "per_run": per_run,
                              "prelearn": prelearned})
       if FLAGS.results_md:
-        ablation.write_markdown(FLAGS.results_md, table, per_run, out, command, residuals,
-                                FLAGS.shared_source)
+        ablation.write_markdown(FLAGS.results_md, table, per_run, out, "\n".join(commands),
+                                residuals, FLAGS.shared_source)
+  # the curves of earlier commands' runs too: report() reads every run the table records
+  ablation.report(out, FLAGS.results_md)
   table = ablation.aggregate(per_run)
-  ablation.plot_curves(out, curves, ablation.floor_mean(table), ablation.source_only_mean(table))
   for entry in table.values() if FLAGS.print_rows else ():
     print(f"{entry['label']:45s} {ablation.format_stat(entry.get('target_mpjpe'))}")
 

@@ -8,10 +8,12 @@ calls these; nothing here reads flags.
 import dataclasses
 import json
 import os
+import sys
 from typing import Optional, Tuple
 
 import numpy as np
 
+from sa3dhp_tf import errors
 from sa3dhp_tf import json_files
 from sa3dhp_tf.evaluation.adaptation_results import AdaptationResults
 from sa3dhp_tf.evaluation.checkpoint_selection import SELECTION_RULES  # noqa: F401
@@ -277,6 +279,51 @@ def plot_curves(out, curves, oracle_mean=None, source_mean=None):
 
 def source_only_mean(table):
   return table.get(SOURCE_ONLY, {}).get("target_mpjpe", {}).get("mean")
+
+
+def parse_seed_list(seed_list, num_seeds):
+  """The seeds one command runs: all `num_seeds` (0..num_seeds-1), or those of `seed_list`
+  (strings, each one of them), in the given order, without repeats."""
+  if not seed_list:
+    return list(range(num_seeds))
+  seeds = []
+  for text in seed_list:
+    if not text.strip().isdigit() or int(text) >= num_seeds:
+      raise errors.UserError(f"--seed_list: {text!r} is not one of the --seeds={num_seeds} "
+                             f"seeds (0..{num_seeds - 1})")
+    if int(text) in seeds:
+      raise errors.UserError(f"--seed_list: seed {int(text)} is listed twice")
+    seeds.append(int(text))
+  return seeds
+
+
+def run_settings(data_dir, gin_files, gin_bindings, finetune_steps, shared_source):
+  """What makes two ablation commands' runs comparable rows of one table (everything but the
+  rows and seeds they run)."""
+  return {"data_dir": data_dir, "gin_files": list(gin_files),
+          "gin_bindings": list(gin_bindings), "finetune_steps": int(finetune_steps),
+          "shared_source": bool(shared_source)}
+
+
+def earlier_runs(out, settings):
+  """The runs OUT/results.json records from earlier commands with the same `settings`, so that
+  a command running other rows or seeds into OUT adds to the table instead of replacing it.
+  Returns {"per_run": row -> seed -> summary, "commands": [...]}; empty when there is no
+  earlier table, or one made with other settings (which this command's table replaces; said on
+  stderr, since its runs stay in OUT)."""
+  path = os.path.join(out, "results.json")
+  if not os.path.isfile(path):
+    return {"per_run": {}, "commands": []}
+  with open(path) as f:
+    payload = json.load(f)
+  if payload.get("settings") != settings:
+    print(f"[ablation] {path}: its table was made with other settings (or by an older "
+          "version); this command's table replaces it (the runs under OUT stay)",
+          file=sys.stderr)
+    return {"per_run": {}, "commands": []}
+  per_run = {row: {int(seed): v for seed, v in runs.items()}
+             for row, runs in payload["per_run"].items()}
+  return {"per_run": per_run, "commands": list(payload.get("commands", [payload["command"]]))}
 
 
 def report(out, results_md=None):
