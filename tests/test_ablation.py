@@ -77,7 +77,9 @@ def test_bad_flags_exit_2(tmp_path):
   for args, needle in [(["--data_dir", str(tmp_path), "--output", str(tmp_path / "o"),
                          "--rows", "full,nope"], "nope"),
                        (["--data_dir", str(tmp_path), "--output", str(tmp_path / "o")],
-                        "manifest")]:
+                        "manifest"),
+                       (["--data_dir", str(tmp_path), "--output", str(tmp_path / "o"),
+                         "--seeds=2", "--seed_list=0,2"], "--seed_list")]:
     done = run_command(["tools/ablation.py", *args], cwd=str(tmp_path), timeout=120)
     assert done.returncode == 2, done.stderr
     assert needle in done.stderr

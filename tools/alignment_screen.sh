@@ -16,7 +16,10 @@
 # Output: OUT/screen_clips{2,8}/energy_alignment.{md,json,png}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: tools/alignment_screen.sh OUT [SOURCE_STEPS]}
+USAGE="tools/alignment_screen.sh OUT [SOURCE_STEPS]"
+source tools/bash_errors.sh
+need OUT "${1:-}" "give the output directory"
+OUT=$1
 SOURCE_STEPS=${2:-1500}
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2

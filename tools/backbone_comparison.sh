@@ -9,7 +9,10 @@
 # interrupted stage continues from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: tools/backbone_comparison.sh OUT [SEEDS]}
+USAGE="tools/backbone_comparison.sh OUT [SEEDS]"
+source tools/bash_errors.sh
+need OUT "${1:-}" "give the output directory"
+OUT=$1
 SEEDS=${2:-0 1 2}
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2

@@ -4,7 +4,12 @@
 #   bash tools/calibrate_benchmark.sh DATA_DIR RUN_DIR [extra gin bindings for all stages...]
 # Writes RUN_DIR/calibration.json: MPJPE/PA-MPJPE of both models on source_test and target_test.
 set -euo pipefail
-DATA=${1:?data dir}; RUNS=${2:?run dir}; shift 2
+USAGE="tools/calibrate_benchmark.sh DATA_DIR RUN_DIR [BINDING...]"
+source "$(dirname "$0")/bash_errors.sh"
+need DATA_DIR "${1:-}" "give the benchmark directory"
+need RUN_DIR "${2:-}" "give the run directory"
+DATA=$1; RUNS=$2; shift 2
+[ -f "$DATA/manifest.json" ] || usage_error "DATA_DIR: no benchmark manifest in $DATA"
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$RUNS"

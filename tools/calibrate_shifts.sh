@@ -19,12 +19,16 @@
 # finished parts are skipped, an interrupted oracle resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: SOURCE=DIR POSE_AAE=DIR tools/calibrate_shifts.sh OUT [SHIFTS]}
+USAGE="SOURCE=DIR POSE_AAE=DIR tools/calibrate_shifts.sh OUT [SHIFTS [BINDING...]]"
+source tools/bash_errors.sh
+need OUT "${1:-}" "give the output directory"
+OUT=$1
 SHIFTS=${2:-default appearance camera degradation}
 shift $(( $# < 2 ? $# : 2 ))
 ORACLE_BINDINGS=()
 for b in "$@"; do ORACLE_BINDINGS+=("--gin_bindings=$b"); done
-: "${SOURCE:?SOURCE: the G^s model dir}" "${POSE_AAE:?POSE_AAE: the pose AAE model dir}"
+need SOURCE "${SOURCE:-}" "set it to the G^s model dir"
+need POSE_AAE "${POSE_AAE:-}" "set it to the pose AAE model dir"
 FINETUNE_STEPS=${FINETUNE_STEPS:-500}
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2

@@ -12,12 +12,13 @@
 # interrupted stage continues from its checkpoint. OUT/table.md is the table so far.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage() { echo "error: $1 (usage: tools/camera_table.sh OUT [SEEDS])" >&2; exit 2; }
-[ $# -ge 1 ] && [ -n "$1" ] || usage "OUT: give the output directory"
+USAGE="tools/camera_table.sh OUT [SEEDS]"
+source tools/bash_errors.sh
+need OUT "${1:-}" "give the output directory"
 OUT=$1
 SEEDS=${2:-1}
 # checked here, before minutes of benchmark build, not first by the ablation
-[[ $SEEDS =~ ^[1-9][0-9]*$ ]] || usage "SEEDS: '$SEEDS' is not a positive integer"
+[[ $SEEDS =~ ^[1-9][0-9]*$ ]] || usage_error "SEEDS: '$SEEDS' is not a positive integer"
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"

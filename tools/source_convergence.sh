@@ -15,7 +15,10 @@
 # interrupted stage continues from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: tools/source_convergence.sh OUT [BUDGETS] [SEEDS]}
+USAGE="tools/source_convergence.sh OUT [BUDGETS] [SEEDS]"
+source tools/bash_errors.sh
+need OUT "${1:-}" "give the output directory"
+OUT=$1
 BUDGETS=${2:-1500 4000 8000}
 SEEDS=${3:-0}
 PY=${PYTHON:-.venv/bin/python}
