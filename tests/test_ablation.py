@@ -203,3 +203,76 @@ def test_seed_list_commands_add_up_to_one_table(tmp_path_factory, tmp_path):
   assert "other settings" in done.stderr
   payload = json.loads((out / "results.json").read_text())
   assert sorted(payload["per_run"]["source_only"]) == ["0"]
+
+
+def test_paired_gain_over_the_seeds_both_ran(ablation, tmp_path):
+  per_run = {"source_only": {0: _run(200.0), 1: _run(210.0), 2: _run(190.0)},
+             "full": {0: _run(190.0, 1.0), 1: _run(215.0, 1.0)}}
+  table = ablation.aggregate(per_run)
+  paired = table["full"]["paired_gain_mm"]
+  # per seed: +10, -5 -> mean 2.5, sample std sqrt(2 * 7.5^2) = 10.607
+  assert paired["n"] == 2
+  assert paired["mean"] == pytest.approx(2.5)
+  assert paired["std"] == pytest.approx(10.6066, abs=1e-3)
+  path = tmp_path / "t.md"
+  ablation.write_markdown(str(path), table, per_run, str(tmp_path), "cmd", None)
+  assert "+2.5 ± 10.6 (n=2)" in path.read_text()
+  assert "paired_gain_mm" not in table["source_only"]
+
+
+def _table(command, per_run, settings=None):
+  payload = {"command": command, "per_run": {r: {str(s): v for s, v in runs.items()}
+                                             for r, runs in per_run.items()}}
+  if settings is not None:
+    payload["settings"] = settings
+  return payload
+
+
+def test_merge_tables_joins_seeds_and_checks_reproduced_runs(ablation):
+  cmd = ("tools/ablation.py --data_dir=/b --output=/o --seeds=3 --gin_file=experiments/demo.gin "
+         "'--gin_bindings=adapt.steps = 10' --rows=source_only,full")
+  old = _table(cmd, {"source_only": {0: _run(200.0), 2: _run(190.0)}, "full": {0: _run(220.0, 1)}})
+  new = _table(cmd.replace("--seeds=3", "--seeds=3 --seed_list=2,1"),
+               {"source_only": {2: _run(190.0), 1: _run(210.0)}, "full": {1: _run(205.0, 1)}},
+               ablation.run_settings("/b", ["experiments/demo.gin"], ["adapt.steps = 10"], 2000,
+                                     False))
+  merged = ablation.merge_tables({"old": old, "new": new})
+  assert list(merged["per_run"]["source_only"]) == [0, 1, 2]
+  assert merged["rows"]["source_only"]["num_seeds"] == 3
+  assert merged["rows"]["full"]["paired_gain_mm"]["mean"] == pytest.approx(-7.5)  # -20, +5
+  assert merged["reproduced"] == [{"row": "source_only", "seed": 2, "target_mpjpe": 190.0,
+                                   "tables": ["old", "new"]}]
+  assert merged["run_origin"]["full/seed1"] == "new"
+  assert len(merged["commands"]) == 2
+  conflict = _table(cmd, {"source_only": {2: _run(191.0)}})
+  with pytest.raises(ablation.errors.UserError, match="row source_only seed 2"):
+    ablation.merge_tables({"old": old, "conflict": conflict})
+  other = _table(cmd.replace("adapt.steps = 10", "adapt.steps = 20"), {})
+  with pytest.raises(ablation.errors.UserError, match="gin_bindings differ"):
+    ablation.merge_tables({"old": old, "other": other})
+
+
+def test_merge_tool_cli(tmp_path):
+  cmd = "tools/ablation.py --data_dir=/b --output=/o --seeds=2 --rows=source_only"
+  for name, seed, mpjpe in (("a", 0, 200.0), ("b", 1, 210.0)):
+    (tmp_path / f"{name}.json").write_text(json.dumps(_table(cmd, {"source_only": {seed: _run(
+        mpjpe)}})))
+  done = run_command(["tools/merge_ablation.py", f"--table={tmp_path / 'a.json'}",
+                      f"--table={tmp_path / 'b.json'}", f"--output={tmp_path / 'm'}"],
+                     cwd=str(tmp_path), timeout=120)
+  assert done.returncode == 0, done.stderr
+  merged = json.loads((tmp_path / "m" / "results.json").read_text())
+  assert merged["rows"]["source_only"]["target_mpjpe"]["mean"] == pytest.approx(205.0)
+  assert "| Source only (G^s) | 2 | 205.0 ± 7.1 |" in (tmp_path / "m" / "table.md").read_text()
+  (tmp_path / "bad.json").write_text("{")
+  for args, needle in [([f"--table={tmp_path / 'a.json'}"], "--table"),
+                       ([f"--table={tmp_path / 'a.json'}", f"--table={tmp_path / 'bad.json'}"],
+                        "bad.json"),
+                       ([f"--table={tmp_path / 'a.json'}", f"--table={tmp_path / 'nope.json'}"],
+                        "nope.json")]:
+    done = run_command(["tools/merge_ablation.py", *args, f"--output={tmp_path / 'm2'}"],
+                       cwd=str(tmp_path), timeout=120)
+    assert done.returncode == 2, done.stderr
+    lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert len(lines) == 1 and needle in lines[0], done.stderr
+    assert not (tmp_path / "m2").exists()

@@ -150,6 +150,9 @@ def aggregate(per_run):
     for row, entry in table.items():
       if row != SOURCE_ONLY and "target_mpjpe" in entry:
         entry["gain_mm"], entry["gain_in_stds"] = gain_over_source(src, entry["target_mpjpe"])
+        paired = paired_gain(per_run[SOURCE_ONLY], per_run[row])
+        if paired:
+          entry["paired_gain_mm"] = paired
   floor = oracle_floor(table)
   ora = table[floor]["target_mpjpe"] if floor else None
   if src and ora:
@@ -158,6 +161,21 @@ def aggregate(per_run):
         entry["gap_closure"] = (src["mean"] - entry["target_mpjpe"]["mean"]) / (
             src["mean"] - ora["mean"])
   return table
+
+
+def paired_gain(source_runs, row_runs):
+  """(source-only - row) target MPJPE per seed, over the seeds both ran: {"mean", "std", "n"},
+  or None when they share no seed. Each seed's rows start from that seed's G^s, so the paired
+  difference takes G^s's own seed noise out of the comparison (not out of the claim: the
+  unpaired gain in seed stds is the issue's bar)."""
+  seeds = sorted(set(source_runs) & set(row_runs))
+  diffs = [source_runs[s]["target_mpjpe"] - row_runs[s]["target_mpjpe"] for s in seeds
+           if source_runs[s].get("target_mpjpe") is not None
+           and row_runs[s].get("target_mpjpe") is not None]
+  if not diffs:
+    return None
+  mean, std = _mean_std(diffs)
+  return {"mean": mean, "std": std, "n": len(diffs)}
 
 
 def gain_over_source(source, row):
@@ -187,7 +205,14 @@ def _fmt_gain(entry):
   return f"{entry['gain_mm']:+.1f}" + ("" if sigmas is None else f" ({sigmas:+.1f})")
 
 
-def write_markdown(path, table, per_run, out, command, residuals, shared_source=False):
+def _fmt_paired(paired):
+  if not paired:
+    return ""
+  return f"{paired['mean']:+.1f} ± {paired['std']:.1f} (n={paired['n']})"
+
+
+def write_markdown(path, table, per_run, out, command, residuals, shared_source=False,
+                   curves=True):
   floor = oracle_floor(table)
   lines = ["# Results on the synthetic domain-shift benchmark", "",
            "Produced by:", "", "```", command, "```", "",
@@ -202,8 +227,8 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
            f"({table[floor]['label'] if floor else 'none run'}).", "",
            "| row | seeds | target MPJPE | target PA-MPJPE | source MPJPE | subset: selected / "
            "source_val rule / best-by-labels | latent std (target) | gap closure | gain vs "
-           "source-only (mm, in seed stds) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "source-only (mm, in seed stds) | paired by seed: source-only − row (mm, n) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
   for row, entry in table.items():
     subset = ("" if "subset_mpjpe_selected" not in entry else
               f"{format_stat(entry['subset_mpjpe_selected'])} / "
@@ -216,7 +241,7 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
                  f"{format_stat(entry.get('source_mpjpe'))} | "
                  f"{subset} | {format_stat(entry.get('target_latent_std'), 3)} | "
                  f"{'' if closure is None else f'{100 * closure:.0f}%'} | "
-                 f"{_fmt_gain(entry)} |")
+                 f"{_fmt_gain(entry)} | {_fmt_paired(entry.get('paired_gain_mm'))} |")
   if residuals:
     lines += ["", "Relation residuals |T(G^s(x)) − G^s(T(x))| before adaptation (latent units, "
               "seed 0): how much each relation can teach on this shift.", "",
@@ -237,8 +262,9 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
               "| criterion | correlation | runs |", "|---|---|---|"]
     for name, values in sorted(correlations.items()):
       lines.append(f"| {name} | {np.mean(values):+.2f} ± {np.std(values):.2f} | {len(values)} |")
-  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`; adaptation "
-            f"curves: `{os.path.join(out, 'adaptation_curves.png')}`.", ""]
+  curves = (f"; adaptation curves: `{os.path.join(out, 'adaptation_curves.png')}`" if curves
+            else "")
+  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`{curves}.", ""]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
   with open(tmp, "w") as f:
@@ -324,6 +350,75 @@ def earlier_runs(out, settings):
   per_run = {row: {int(seed): v for seed, v in runs.items()}
              for row, runs in payload["per_run"].items()}
   return {"per_run": per_run, "commands": list(payload.get("commands", [payload["command"]]))}
+
+
+# tools/ablation.py's flags that make its runs comparable, and their defaults (run_settings)
+_SETTING_FLAGS = {"--data_dir": None, "--gin_file": ["experiments/cpu_budget.gin"],
+                  "--gin_bindings": [], "--finetune_steps": 2000, "--shared_source": False}
+
+
+def settings_from_command(command):
+  """`run_settings` of a table that predates them, read off its tools/ablation.py command line
+  (flags absent from it at today's defaults)."""
+  import shlex
+  values = {}
+  for arg in shlex.split(command):
+    name, _, value = arg.partition("=")
+    if name in ("--gin_file", "--gin_bindings"):
+      values.setdefault(name, []).append(value)
+    elif name in _SETTING_FLAGS:
+      values[name] = value if value else True
+    elif name == "--noshared_source":
+      values["--shared_source"] = False
+  got = {**_SETTING_FLAGS, **values}
+  return run_settings(os.path.abspath(got["--data_dir"]) if got["--data_dir"] else None,
+                      got["--gin_file"], got["--gin_bindings"], got["--finetune_steps"],
+                      got["--shared_source"] not in (False, "false", "False"))
+
+
+def merge_tables(tables):
+  """One table from several tools/ablation.py results.json payloads (`tables`: name -> payload;
+  e.g. the seeds of one table run on several machines or sessions). They must share their
+  settings; a run (row, seed) in more than one must have the same numbers (then it is one run
+  reproduced, listed under "reproduced"). Returns the merged payload."""
+  names = list(tables)
+  settings = {n: tables[n].get("settings") or settings_from_command(tables[n]["command"])
+              for n in names}
+  for name in names[1:]:
+    if settings[name] != settings[names[0]]:
+      differ = sorted(k for k in settings[name] if settings[name][k] != settings[names[0]][k])
+      raise errors.UserError(f"--table {name}: made with other settings than {names[0]} "
+                             f"({', '.join(differ)} differ); its runs are not rows of one table")
+  per_run, origin, reproduced = {}, {}, []
+  for name in names:
+    for row, runs in tables[name]["per_run"].items():
+      get_row(row)
+      for seed, run in runs.items():
+        seed = int(seed)
+        if seed in per_run.get(row, {}):
+          before = per_run[row][seed]["target_mpjpe"]
+          if run["target_mpjpe"] != before:
+            raise errors.UserError(
+                f"--table {name}: row {row} seed {seed} has target MPJPE "
+                f"{run['target_mpjpe']!r}, {origin[row, seed]} has {before!r}: two different "
+                "runs of one row and seed (not reproduced), so neither is kept silently")
+          reproduced.append({"row": row, "seed": seed, "target_mpjpe": before,
+                             "tables": [origin[row, seed], name]})
+          continue
+        per_run.setdefault(row, {})[seed] = run
+        origin[row, seed] = name
+  order = {row.name: i for i, row in enumerate(ROWS)}
+  per_run = {row: dict(sorted(per_run[row].items()))
+             for row in sorted(per_run, key=order.__getitem__)}
+  commands = []
+  for name in names:
+    for command in tables[name].get("commands", [tables[name]["command"]]):
+      if command not in commands:
+        commands.append(command)
+  return {"command": "\n".join(commands), "commands": commands, "settings": settings[names[0]],
+          "merged_from": names, "run_origin": {f"{r}/seed{s}": n for (r, s), n in origin.items()},
+          "reproduced": reproduced, "rows": aggregate(per_run), "per_run": per_run,
+          "prelearn": tables[names[0]].get("prelearn")}
 
 
 def report(out, results_md=None):
