@@ -57,5 +57,6 @@ done
 # The screen at this G^s points to the relations alone (docs/results.md, the 8-clip screen): the
 # relations_only row is the screen's pick here; screen_pick (v3 + source) was the demo G^s's.
 ROWS=source_only,oracle_finetune,oracle_joint,full,placebo,source_loss_only,relations_only
-ROWS+=,full_head_warmup
+# full_guard: the shipped default's energies (stages/adapt.gin: the full method + the source loss)
+ROWS+=,full_head_warmup,full_guard
 ablation "$ROWS" --results_md="$OUT/table.md"
