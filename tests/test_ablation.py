@@ -171,6 +171,9 @@ def test_earlier_runs_are_kept_only_under_the_same_settings(ablation, tmp_path, 
   other = ablation.run_settings("/b", ["g.gin"], ["x = 2"], 5, False)
   assert ablation.earlier_runs(str(tmp_path), other) == {"per_run": {}, "commands": []}
   assert "other settings" in capsys.readouterr().err
+  (tmp_path / "results.json").write_text('{"per_run": ')
+  with pytest.raises(ablation.errors.UserError, match="results.json"):
+    ablation.earlier_runs(str(tmp_path), settings)
 
 
 def test_seed_list_commands_add_up_to_one_table(tmp_path_factory, tmp_path):

@@ -340,8 +340,12 @@ def earlier_runs(out, settings):
   path = os.path.join(out, "results.json")
   if not os.path.isfile(path):
     return {"per_run": {}, "commands": []}
-  with open(path) as f:
-    payload = json.load(f)
+  try:
+    with open(path) as f:
+      payload = json.load(f)
+  except ValueError as e:
+    raise errors.UserError(f"{path}: the table of earlier runs is not valid JSON ({e}); move it "
+                           "away to start a new table (the runs under OUT stay)") from None
   if payload.get("settings") != settings:
     print(f"[ablation] {path}: its table was made with other settings (or by an older "
           "version); this command's table replaces it (the runs under OUT stay)",
