@@ -268,11 +268,14 @@ def test_merge_tool_cli(tmp_path):
   assert merged["rows"]["source_only"]["target_mpjpe"]["mean"] == pytest.approx(205.0)
   assert "| Source only (G^s) | 2 | 205.0 ± 7.1 |" in (tmp_path / "m" / "table.md").read_text()
   (tmp_path / "bad.json").write_text("{")
+  (tmp_path / "row.json").write_text(json.dumps(_table(cmd, {"nope": {0: _run(1.0)}})))
   for args, needle in [([f"--table={tmp_path / 'a.json'}"], "--table"),
                        ([f"--table={tmp_path / 'a.json'}", f"--table={tmp_path / 'bad.json'}"],
                         "bad.json"),
                        ([f"--table={tmp_path / 'a.json'}", f"--table={tmp_path / 'nope.json'}"],
-                        "nope.json")]:
+                        "nope.json"),
+                       ([f"--table={tmp_path / 'a.json'}", f"--table={tmp_path / 'row.json'}"],
+                        "unknown ablation row 'nope'")]:
     done = run_command(["tools/merge_ablation.py", *args, f"--output={tmp_path / 'm2'}"],
                        cwd=str(tmp_path), timeout=120)
     assert done.returncode == 2, done.stderr

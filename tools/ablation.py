@@ -114,8 +114,7 @@ def main(argv):
         ablation.write_markdown(FLAGS.results_md, table, per_run, out, "\n".join(commands),
                                 residuals, FLAGS.shared_source)
   # the curves of earlier commands' runs too: report() reads every run the table records
-  ablation.report(out, FLAGS.results_md)
-  table = ablation.aggregate(per_run)
+  table = ablation.report(out, FLAGS.results_md)
   for entry in table.values() if FLAGS.print_rows else ():
     print(f"{entry['label']:45s} {ablation.format_stat(entry.get('target_mpjpe'))}")
 

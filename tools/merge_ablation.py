@@ -44,17 +44,12 @@ def main(argv):
     if not isinstance(payload, dict) or not {"command", "per_run"} <= set(payload):
       raise errors.UserError(f"--table {path}: not a tools/ablation.py results.json (no "
                              "command or per_run)")
-    try:
-      for row in payload["per_run"]:
-        ablation.get_row(row)
-    except KeyError as e:
-      raise errors.UserError(f"--table {path}: {e.args[0]}") from None
     tables[path] = payload
+  merged = ablation.merge_tables(tables)  # no I/O: a bad table is found before OUT is made
   out = os.path.abspath(FLAGS.output)
   errors.ensure_writable_dir(out, "--output")
   results_md = FLAGS.results_md or os.path.join(out, "table.md")
   errors.ensure_writable_file(results_md, "--results_md")
-  merged = ablation.merge_tables(tables)
   json_files.write_json(os.path.join(out, "results.json"), merged)
   ablation.write_markdown(results_md, merged["rows"], merged["per_run"], out, merged["command"],
                           None, merged["settings"]["shared_source"], curves=False)

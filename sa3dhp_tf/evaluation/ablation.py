@@ -262,9 +262,9 @@ def write_markdown(path, table, per_run, out, command, residuals, shared_source=
               "| criterion | correlation | runs |", "|---|---|---|"]
     for name, values in sorted(correlations.items()):
       lines.append(f"| {name} | {np.mean(values):+.2f} ± {np.std(values):.2f} | {len(values)} |")
-  curves = (f"; adaptation curves: `{os.path.join(out, 'adaptation_curves.png')}`" if curves
-            else "")
-  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`{curves}.", ""]
+  curves_note = (f"; adaptation curves: `{os.path.join(out, 'adaptation_curves.png')}`"
+                 if curves else "")
+  lines += ["", f"Raw per-run numbers: `{os.path.join(out, 'results.json')}`{curves_note}.", ""]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   tmp = f"{path}.tmp{os.getpid()}"
   with open(tmp, "w") as f:
@@ -396,7 +396,9 @@ def merge_tables(tables):
   per_run, origin, reproduced = {}, {}, []
   for name in names:
     for row, runs in tables[name]["per_run"].items():
-      get_row(row)
+      if row not in ROWS_BY_NAME:
+        raise errors.UserError(f"--table {name}: unknown ablation row {row!r}; rows: "
+                               f"{list(ROWS_BY_NAME)}")
       for seed, run in runs.items():
         seed = int(seed)
         if seed in per_run.get(row, {}):
@@ -427,7 +429,7 @@ def merge_tables(tables):
 
 def report(out, results_md=None):
   """Rewrites OUT/results.json's table, the markdown table (to `results_md`, if given) and the
-  curves plot from the runs recorded in OUT."""
+  curves plot from the runs recorded in OUT. Returns the table."""
   payload = json.load(open(os.path.join(out, "results.json")))
   per_run = {row: {int(k): v for k, v in runs.items()} for row, runs in payload["per_run"].items()}
   curves, residuals = {}, None
@@ -448,5 +450,6 @@ def report(out, results_md=None):
     write_markdown(results_md, table, per_run, out, payload["command"], residuals,
                    "--shared_source" in payload["command"])
   plot_curves(out, curves, floor_mean(table), source_only_mean(table))
+  return table
 
 
