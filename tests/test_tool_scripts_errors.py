@@ -13,6 +13,8 @@ CASES = [
     (["alignment_screen.sh"], {}, "OUT"),
     (["backbone_comparison.sh"], {}, "OUT"),
     (["source_convergence.sh"], {}, "OUT"),
+    (["source_convergence.sh", "{tmp}/out", "1500 4k"], {}, "BUDGETS"),
+    (["source_convergence.sh", "{tmp}/out", "1500", "0 x"], {}, "SEEDS"),
     (["camera_table.sh"], {}, "OUT"),
     (["camera_table.sh", "{tmp}/out", "0"], {}, "SEEDS"),
     (["calibrate_benchmark.sh"], {}, "DATA_DIR"),

@@ -4,7 +4,12 @@
 # target_test MPJPE per budget with the per-loop source validation curve of each run
 # (issue 11 item 2). Writes OUT/source_convergence.{md,json,png}.
 #
-#   bash tools/source_convergence.sh OUT [BUDGETS] [SEEDS]   (defaults "1500 4000 8000", "0")
+#   bash tools/source_convergence.sh OUT [BUDGETS] [SEEDS [BINDING...]]
+#                                        (defaults "1500 4000 8000", "0", none)
+#
+# BINDINGS: gin bindings of every source stage, e.g. the MobileNetV2 backbone of the camera table
+# (tools/camera_table.sh). They are recorded in OUT/bindings.txt, and a later command into the
+# same OUT with other bindings is an error: its finished runs were trained under the first ones.
 #
 # Finished stages can be reused through the environment (paths are recorded as given: pass the
 # ones they were trained with): BENCHMARK, POSE_AAE (default: under OUT). A finished `make demo`
@@ -15,15 +20,24 @@
 # interrupted stage continues from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-USAGE="tools/source_convergence.sh OUT [BUDGETS] [SEEDS]"
+USAGE="tools/source_convergence.sh OUT [BUDGETS] [SEEDS [BINDING...]]"
 source tools/bash_errors.sh
 need OUT "${1:-}" "give the output directory"
 OUT=$1
 BUDGETS=${2:-1500 4000 8000}
 SEEDS=${3:-0}
+shift $(( $# < 3 ? $# : 3 ))
+BINDINGS=("$@")
+for n in $BUDGETS; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "BUDGETS: '$n' is not a step count"; done
+for n in $SEEDS; do [[ $n =~ ^[0-9]+$ ]] || usage_error "SEEDS: '$n' is not a seed"; done
+RECORDED=$(printf '%s\n' ${BINDINGS[@]+"${BINDINGS[@]}"})
+if [ -f "$OUT/bindings.txt" ] && [ "$(cat "$OUT/bindings.txt")" != "$RECORDED" ]; then
+  usage_error "BINDING: $OUT/bindings.txt records other bindings for the runs there; use another OUT"
+fi
 PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$OUT"
+printf '%s' "$RECORDED" > "$OUT/bindings.txt.tmp" && mv "$OUT/bindings.txt.tmp" "$OUT/bindings.txt"
 BENCHMARK=${BENCHMARK:-$OUT/benchmark}
 POSE_AAE=${POSE_AAE:-$OUT/pose_aae}
 if [ ! -f "$BENCHMARK/manifest.json" ]; then
@@ -42,8 +56,8 @@ stage pose_aae "$POSE_AAE" "pose_aae.data_dir = '$BENCHMARK'"
 for seed in $SEEDS; do
   for steps in $BUDGETS; do
     stage source "$OUT/source_${steps}_s$seed" "source.pose_aae_dir = '$POSE_AAE'" \
-      "source.seed = $seed" "source.steps = $steps"
+      "source.seed = $seed" "source.steps = $steps" ${BINDINGS[@]+"${BINDINGS[@]}"}
   done
 done
 $PY tools/source_convergence_report.py --runs="$OUT" --budgets="${BUDGETS// /,}" \
-  --seeds="${SEEDS// /,}"
+  --seeds="${SEEDS// /,}" --bindings_file="$OUT/bindings.txt"

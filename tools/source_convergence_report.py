@@ -1,10 +1,15 @@
 r"""The table and plot of tools/source_convergence.sh: G^s error per source step budget.
 
   python tools/source_convergence_report.py --runs=OUT --budgets=1500,4000,8000 [--seeds=0]
+      [--bindings_file=OUT/bindings.txt]
 
 Reads OUT/source_<steps>_s<seed>/results.json (each a finished `source` stage) and writes
 OUT/source_convergence.{md,json,png}: source_test and target_test MPJPE / PA-MPJPE per budget
-(mean ± sample std over the seeds). Bad input prints one `error: ...` line, exit status 2.
+(mean ± sample std over the seeds), and the change of each split's MPJPE against the smallest
+budget, paired by seed (each seed's G^s at a budget minus the same seed's at the smallest), which
+takes the seeds' common offset out of the comparison. The gin bindings the runs were trained with
+(one per line in --bindings_file) are named in the table's heading. Bad input prints one
+`error: ...` line, exit status 2.
 """
 
 import json
@@ -19,6 +24,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("runs", None, "Output folder of tools/source_convergence.sh.")
 flags.DEFINE_list("budgets", None, "Source step budgets, in order.")
 flags.DEFINE_list("seeds", ["0"], "Seeds trained per budget.")
+flags.DEFINE_string("bindings_file", None,
+                    "Gin bindings of every run, one per line (OUT/bindings.txt of the script).")
 
 SPLITS = ("source_test", "target_test")
 METRICS = ("mpjpe", "pa_mpjpe")
@@ -46,16 +53,42 @@ def collect(runs, budgets, seeds):
   return table
 
 
-def markdown(table, seeds):
+def paired_change(table):
+  """{budget: {split: [MPJPE at budget − MPJPE at the smallest budget, per seed]}}."""
+  first = table[min(table)]
+  return {steps: {split: [value - base for value, base in
+                          zip(cells[split]["mpjpe"], first[split]["mpjpe"])]
+                  for split in SPLITS}
+          for steps, cells in table.items()}
+
+
+def _cell(values):
+  return f"{statistics.mean(values):.1f} ± {_spread(values):.1f}"
+
+
+def markdown(table, seeds, bindings=()):
+  setting = "; bindings: " + ", ".join(f"`{b}`" for b in bindings) if bindings else ""
   lines = ["G^s per source step budget (experiments/cpu_budget.gin, cosine decay over each "
-           f"budget), mean ± std over seeds {', '.join(seeds)}; mm.", "",
-           "| source steps | source_test MPJPE | source_test PA-MPJPE | target_test MPJPE | "
-           "target_test PA-MPJPE |", "|---|---|---|---|---|"]
+           f"budget{setting}), mean ± std over seeds {', '.join(seeds)}; mm. The change "
+           f"columns: MPJPE minus the same seed's at {min(table)} steps (negative = better).",
+           "", "| source steps | source_test MPJPE | source_test PA-MPJPE | target_test MPJPE | "
+           "target_test PA-MPJPE | source_test change | target_test change |",
+           "|---|---|---|---|---|---|---|"]
+  change = paired_change(table)
   for steps, cells in table.items():
-    row = [f"{statistics.mean(cells[s][m]):.1f} ± {_spread(cells[s][m]):.1f}"
-           for s in SPLITS for m in METRICS]
+    row = [_cell(cells[s][m]) for s in SPLITS for m in METRICS]
+    row += ["" if steps == min(table) else _cell(change[steps][s]) for s in SPLITS]
     lines.append(f"| {steps} | " + " | ".join(row) + " |")
   return "\n".join(lines) + "\n"
+
+
+def read_bindings(path):
+  if not path:
+    return []
+  if not os.path.isfile(path):
+    raise errors.UserError(f"--bindings_file {path}: no such file")
+  with open(path) as f:
+    return [line.strip() for line in f if line.strip()]
 
 
 def plot(path, table):
@@ -86,11 +119,14 @@ def main(argv):
     budgets = sorted({int(b) for b in FLAGS.budgets})
   except ValueError:
     raise errors.UserError(f"--budgets must be integers, got {FLAGS.budgets}") from None
+  bindings = read_bindings(FLAGS.bindings_file)
   table = collect(FLAGS.runs, budgets, FLAGS.seeds)
-  text = markdown(table, FLAGS.seeds)
+  text = markdown(table, FLAGS.seeds, bindings)
   from sa3dhp_tf import json_files
-  json_files.write_json(os.path.join(FLAGS.runs, "source_convergence.json"),
-                        {str(k): v for k, v in table.items()})
+  json_files.write_json(os.path.join(FLAGS.runs, "source_convergence.json"), {
+      "seeds": list(FLAGS.seeds), "bindings": bindings,
+      "by_budget": {str(k): v for k, v in table.items()},
+      "paired_change_mpjpe": {str(k): v for k, v in paired_change(table).items()}})
   tmp = os.path.join(FLAGS.runs, "source_convergence.md.tmp")
   with open(tmp, "w") as f:
     f.write(text)
