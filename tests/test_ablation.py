@@ -282,3 +282,41 @@ def test_merge_tool_cli(tmp_path):
     lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and needle in lines[0], done.stderr
     assert not (tmp_path / "m2").exists()
+
+
+def test_settings_from_command_reads_every_spelling(ablation):
+  want = ablation.run_settings("/b", ["experiments/demo.gin", "x.gin"], ["adapt.steps = 10"],
+                               500, True)
+  for cmd in ("tools/ablation.py --data_dir=/b --gin_file=experiments/demo.gin --gin_file=x.gin "
+              "'--gin_bindings=adapt.steps = 10' --finetune_steps=500 --shared_source",
+              "tools/ablation.py --data_dir /b --gin_file experiments/demo.gin -gin_file=x.gin "
+              "--gin_bindings 'adapt.steps = 10' --seeds 3 --finetune_steps 500 "
+              "--shared_source=true --rows source_only"):
+    assert ablation.settings_from_command(cmd) == want, cmd
+  # absent flags at tools/ablation.py's defaults; --noshared_source
+  assert ablation.settings_from_command("tools/ablation.py --data_dir=/b --noshared_source") == \
+      ablation.run_settings("/b", ["experiments/cpu_budget.gin"], [], 2000, False)
+  for cmd, needle in (("tools/ablation.py --data_dir", "--data_dir has no value"),
+                      ("tools/ablation.py --finetune_steps=many", "--finetune_steps=many"),
+                      ("tools/ablation.py --shared_source=maybe", "not a boolean")):
+    with pytest.raises(ablation.errors.UserError, match=needle):
+      ablation.settings_from_command(cmd)
+
+
+def test_setting_flag_defaults_match_the_binary():
+  """settings_from_command fills absent flags with tools/ablation.py's defaults, kept beside it
+  in the library: read the binary's own flag definitions in a fresh interpreter."""
+  import subprocess
+  import sys
+  code = ("import importlib.util, json, sys\n"
+          "spec = importlib.util.spec_from_file_location('ablation_binary', sys.argv[1])\n"
+          "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+          "from absl import flags\n"
+          "print(json.dumps({n: flags.FLAGS[n].default for n in sys.argv[2:]}))\n")
+  names = ["data_dir", "gin_file", "gin_bindings", "finetune_steps", "shared_source"]
+  done = subprocess.run([sys.executable, "-c", code, os.path.join(REPO, "tools", "ablation.py"),
+                         *names], capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, PYTHONPATH=REPO))
+  assert done.returncode == 0, done.stderr
+  assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+      n: ablation_lib._SETTING_FLAGS[n] for n in names}

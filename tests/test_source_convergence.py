@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from tests.cli_harness import REPO_ROOT, run_command
+from cli_harness import REPO_ROOT, run_command
 
 # (budget, seed) -> (source_test mpjpe, target_test mpjpe); PA-MPJPE is half of each
 _RUNS = {(1500, 0): (130.0, 170.0), (1500, 1): (120.0, 190.0),

@@ -357,27 +357,53 @@ def earlier_runs(out, settings):
 
 
 # tools/ablation.py's flags that make its runs comparable, and their defaults (run_settings)
-_SETTING_FLAGS = {"--data_dir": None, "--gin_file": ["experiments/cpu_budget.gin"],
-                  "--gin_bindings": [], "--finetune_steps": 2000, "--shared_source": False}
+# tools/ablation.py's setting flags at their defaults (the binary defines its flags itself, as
+# binaries do here; a change of a default there must be made here too, tested in test_ablation).
+_SETTING_FLAGS = {"data_dir": None, "gin_file": ["experiments/cpu_budget.gin"],
+                  "gin_bindings": [], "finetune_steps": 2000, "shared_source": False}
+_BOOL_WORDS = {"true": True, "t": True, "1": True, "false": False, "f": False, "0": False}
 
 
 def settings_from_command(command):
   """`run_settings` of a table that predates them, read off its tools/ablation.py command line
-  (flags absent from it at today's defaults)."""
+  (flags absent from it at today's defaults). Reads the spellings absl accepts: `--flag=value`,
+  `--flag value`, one or two dashes, `--shared_source` / `--noshared_source`; a repeated
+  --gin_file / --gin_bindings adds up, any other repeated flag takes the last value."""
   import shlex
   values = {}
-  for arg in shlex.split(command):
-    name, _, value = arg.partition("=")
-    if name in ("--gin_file", "--gin_bindings"):
+  args = shlex.split(command)
+  i = 0
+  while i < len(args):
+    arg = args[i]
+    i += 1
+    if not arg.startswith("-"):
+      continue
+    name, has_value, value = arg.lstrip("-").partition("=")
+    if name in ("shared_source", "noshared_source") and not has_value:
+      values["shared_source"] = name == "shared_source"
+      continue
+    if name not in _SETTING_FLAGS:
+      continue
+    if not has_value:
+      if i == len(args):
+        raise errors.UserError(f"command {command!r}: flag --{name} has no value")
+      value = args[i]
+      i += 1
+    if name in ("gin_file", "gin_bindings"):
       values.setdefault(name, []).append(value)
-    elif name in _SETTING_FLAGS:
-      values[name] = value if value else True
-    elif name == "--noshared_source":
-      values["--shared_source"] = False
+    elif name == "shared_source":
+      if value.lower() not in _BOOL_WORDS:
+        raise errors.UserError(f"command {command!r}: --shared_source={value} is not a boolean")
+      values[name] = _BOOL_WORDS[value.lower()]
+    else:
+      values[name] = value
   got = {**_SETTING_FLAGS, **values}
-  return run_settings(os.path.abspath(got["--data_dir"]) if got["--data_dir"] else None,
-                      got["--gin_file"], got["--gin_bindings"], got["--finetune_steps"],
-                      got["--shared_source"] not in (False, "false", "False"))
+  if not str(got["finetune_steps"]).isdigit():
+    raise errors.UserError(f"command {command!r}: --finetune_steps={got['finetune_steps']} is "
+                           "not a step count")
+  return run_settings(os.path.abspath(got["data_dir"]) if got["data_dir"] else None,
+                      got["gin_file"], got["gin_bindings"], got["finetune_steps"],
+                      got["shared_source"])
 
 
 def merge_tables(tables):
