@@ -320,3 +320,13 @@ def test_setting_flag_defaults_match_the_binary():
   assert done.returncode == 0, done.stderr
   assert json.loads(done.stdout.strip().splitlines()[-1]) == {
       n: ablation_lib._SETTING_FLAGS[n] for n in names}
+
+
+def test_curve_summary_pairs_the_change_by_run(ablation):
+  run_a = [{"step": 0, "target_test_mpjpe": 200.0}, {"step": 100, "target_test_mpjpe": 190.0}]
+  run_b = [{"step": 0, "target_test_mpjpe": 150.0}, {"step": 100, "target_test_mpjpe": 160.0},
+           {"step": 200, "target_test_mpjpe": 170.0}]
+  steps, means, changes = ablation.curve_summary([run_a, run_b])
+  assert steps == [0, 100, 200]
+  assert means == [175.0, 175.0, 170.0]
+  assert changes == [0.0, 0.0, 20.0]  # (-10 + 10) / 2; step 200: run b alone

@@ -278,28 +278,51 @@ def floor_mean(table):
   return table[floor]["target_mpjpe"]["mean"] if floor else None
 
 
+def curve_summary(runs):
+  """One row's adaptation curves summed up (runs: a list of curves, each a list of
+  {"step", "target_test_mpjpe"}): (steps, mean MPJPE, mean change since step 0 paired by run).
+  The change is taken per run before averaging, so a row whose runs are other seeds than
+  another row's (other G^s, other step-0 levels) is still compared by what adaptation did.
+  A step only some runs reached averages those runs."""
+  steps = sorted({r["step"] for run in runs for r in run})
+  by_step = [{r["step"]: r["target_test_mpjpe"] for r in run} for run in runs]
+  means, changes = [], []
+  for step in steps:
+    at = [(run[step], run.get(min(run))) for run in by_step if step in run]
+    means.append(float(np.mean([value for value, _ in at])))
+    changes.append(float(np.mean([value - start for value, start in at])))
+  return steps, means, changes
+
+
 def plot_curves(out, curves, oracle_mean=None, source_mean=None):
-  """Mean target MPJPE per adaptation step of each row (curves: row -> list of run curves);
-  writes OUT/adaptation_curves.png and returns its path."""
+  """Each row's target MPJPE per adaptation step (curves: row -> list of run curves): left the
+  mean over its runs, right the mean change since step 0, paired by run (`curve_summary`);
+  writes OUT/adaptation_curves.png (whole, through a temporary name) and returns its path."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(7, 4.5))
+  fig, (level, change) = plt.subplots(1, 2, figsize=(12, 4.5))
   for row, runs in curves.items():
-    steps = sorted({r["step"] for run in runs for r in run})
-    means = [np.mean([r["target_test_mpjpe"] for run in runs for r in run if r["step"] == s])
-             for s in steps]
-    ax.plot(steps, means, marker="o", ms=3, label=get_row(row).label)
+    steps, means, changes = curve_summary(runs)
+    label = f"{get_row(row).label} (n={len(runs)})"
+    level.plot(steps, means, marker="o", ms=3, label=label)
+    change.plot(steps, changes, marker="o", ms=3, label=label)
   for value, name, style in ((source_mean, "source only", "--"), (oracle_mean, "oracle", ":")):
     if value:
-      ax.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
-  ax.set_xlabel("adaptation step")
-  ax.set_ylabel("target MPJPE (mm, evaluation subset)")
-  ax.legend(fontsize=7)
-  ax.grid(alpha=0.3)
+      level.axhline(value, color="k", linestyle=style, linewidth=1, label=name)
+  change.axhline(0.0, color="k", linewidth=1)
+  level.set_ylabel("target MPJPE (mm, evaluation subset), mean over runs")
+  change.set_ylabel("change since step 0 (mm), paired by run")
+  for ax in (level, change):
+    ax.set_xlabel("adaptation step")
+    ax.grid(alpha=0.3)
+  level.legend(fontsize=7)
   fig.tight_layout()
   path = os.path.join(out, "adaptation_curves.png")
-  fig.savefig(path, dpi=120)
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=120)
+  plt.close(fig)
+  os.replace(tmp, path)
   return path
 
 
