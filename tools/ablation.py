@@ -71,7 +71,7 @@ def main(argv):
     if not os.path.isfile(os.path.join(out, "results.json")):
       raise errors.UserError(f"--report_only: no finished runs in --output {out} (no "
                              "results.json); run the ablation first")
-    ablation.report(out, FLAGS.results_md)
+    _print_rows(ablation, ablation.report(out, FLAGS.results_md))
     return
   if not os.path.isfile(os.path.join(FLAGS.data_dir, "manifest.json")):
     raise errors.UserError(f"--data_dir: no benchmark manifest in {FLAGS.data_dir}")
@@ -114,9 +114,13 @@ def main(argv):
         ablation.write_markdown(FLAGS.results_md, table, per_run, out, "\n".join(commands),
                                 residuals, FLAGS.shared_source)
   # the curves of earlier commands' runs too: report() reads every run the table records
-  table = ablation.report(out, FLAGS.results_md)
+  _print_rows(ablation, ablation.report(out, FLAGS.results_md))
+
+
+def _print_rows(ablation, table):
   for entry in table.values() if FLAGS.print_rows else ():
-    print(f"{entry['label']:45s} {ablation.format_stat(entry.get('target_mpjpe'))}")
+    print(f"{entry['label']:45s} {ablation.format_stat(entry.get('target_mpjpe'))} "
+          f"(seeds: {entry['num_seeds']})")
 
 
 if __name__ == "__main__":
