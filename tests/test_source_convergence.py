@@ -43,6 +43,32 @@ def test_report_table_paired_change_and_bindings(tmp_path):
   assert (tmp_path / "source_convergence.png").stat().st_size > 0
 
 
+def test_report_extra_target_columns(tmp_path):
+  _write_runs(tmp_path)
+  extra = tmp_path / "target_test_camera"
+  extra.mkdir()
+  for (steps, seed), (_, target) in _RUNS.items():
+    extra.joinpath(f"source_{steps}_s{seed}.json").write_text(json.dumps(
+        {"mpjpe": target - 10, "pa_mpjpe": 40.0, "per_joint": {}}))
+  done = run_command(["tools/source_convergence_report.py", f"--runs={tmp_path}",
+                      "--budgets=1500,4000", "--seeds=0,1", "--extra_targets=camera"],
+                     cwd=str(tmp_path), timeout=120)
+  assert done.returncode == 0, done.stderr
+  text = (tmp_path / "source_convergence.md").read_text()
+  assert "target_test (camera) MPJPE | target_test (camera) PA-MPJPE" in text
+  # camera: 1500 (160, 180) -> 170.0 ± 14.1; 4000 (166, 174) -> 170.0 ± 5.7, change (+6, -6)
+  assert "| 1500 | 125.0 ± 7.1 | 62.5 ± 3.5 | 180.0 ± 14.1 | 90.0 ± 7.1 | 170.0 ± 14.1 | " \
+      "40.0 ± 0.0 |  |  |  |" in text
+  assert text.rstrip().endswith("| -18.0 ± 2.8 | 0.0 ± 8.5 | 0.0 ± 8.5 |")
+  (extra / "source_4000_s1.json").unlink()
+  done = run_command(["tools/source_convergence_report.py", f"--runs={tmp_path}",
+                      "--budgets=1500,4000", "--seeds=0,1", "--extra_targets=camera"],
+                     cwd=str(tmp_path), timeout=120)
+  assert done.returncode == 2
+  lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+  assert len(lines) == 1 and "target 'camera' for budget 4000, seed 1" in lines[0], done.stderr
+
+
 def test_report_missing_run_is_one_error_line(tmp_path):
   _write_runs(tmp_path)
   done = run_command(["tools/source_convergence_report.py", f"--runs={tmp_path}",

@@ -11,6 +11,9 @@
 # (tools/camera_table.sh). They are recorded in OUT/bindings.txt, and a later command into the
 # same OUT with other bindings is an error: its finished runs were trained under the first ones.
 #
+# EXTRA_TARGETS="NAME=BENCHMARK_DIR ...": also evaluate every run on the target_test of these
+# benchmarks (e.g. camera=DIR, a graded shift sharing the source splits), into
+# OUT/target_test_NAME/, and add them to the table.
 # Finished stages can be reused through the environment (paths are recorded as given: pass the
 # ones they were trained with): BENCHMARK, POSE_AAE (default: under OUT). A finished `make demo`
 # has both with the same settings (demo_out/benchmark, demo_out/runs/prelearn/pose_aae), and its
@@ -30,6 +33,14 @@ shift $(( $# < 3 ? $# : 3 ))
 BINDINGS=("$@")
 for n in $BUDGETS; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "BUDGETS: '$n' is not a step count"; done
 for n in $SEEDS; do [[ $n =~ ^[0-9]+$ ]] || usage_error "SEEDS: '$n' is not a seed"; done
+EXTRA_NAMES=()
+for pair in ${EXTRA_TARGETS:-}; do
+  name=${pair%%=*} dir=${pair#*=}
+  [[ $pair == *=* && $name =~ ^[A-Za-z0-9_]+$ ]] ||
+    usage_error "EXTRA_TARGETS: '$pair' is not NAME=BENCHMARK_DIR"
+  [ -f "$dir/manifest.json" ] || usage_error "EXTRA_TARGETS: no benchmark manifest in '$dir'"
+  EXTRA_NAMES+=("$name")
+done
 RECORDED=$(printf '%s\n' ${BINDINGS[@]+"${BINDINGS[@]}"})
 if [ -f "$OUT/bindings.txt" ] && [ "$(cat "$OUT/bindings.txt")" != "$RECORDED" ]; then
   usage_error "BINDING: $OUT/bindings.txt records other bindings for the runs there; use another OUT"
@@ -59,5 +70,20 @@ for seed in $SEEDS; do
       "source.seed = $seed" "source.steps = $steps" ${BINDINGS[@]+"${BINDINGS[@]}"}
   done
 done
+for pair in ${EXTRA_TARGETS:-}; do
+  name=${pair%%=*} dir=${pair#*=}
+  mkdir -p "$OUT/target_test_$name"
+  for seed in $SEEDS; do
+    for steps in $BUDGETS; do
+      result=$OUT/target_test_$name/source_${steps}_s$seed.json
+      [ -f "$result" ] && continue
+      $PY -m sa3dhp_tf.evaluate --model_dir="$OUT/source_${steps}_s$seed" --data_dir="$dir" \
+        --split=target_test --output="$result" > "$result.log" 2>&1 ||
+        { tail -5 "$result.log"; exit 1; }
+    done
+  done
+done
+EXTRA_LIST=$(IFS=,; echo "${EXTRA_NAMES[*]:-}")
 $PY tools/source_convergence_report.py --runs="$OUT" --budgets="${BUDGETS// /,}" \
-  --seeds="${SEEDS// /,}" --bindings_file="$OUT/bindings.txt"
+  --seeds="${SEEDS// /,}" --bindings_file="$OUT/bindings.txt" \
+  --extra_targets="$EXTRA_LIST"
