@@ -160,7 +160,7 @@ def test_seed_list_parses_and_rejects(ablation):
       ablation.parse_seed_list(bad, 3)
 
 
-def test_earlier_runs_are_kept_only_under_the_same_settings(ablation, tmp_path, capsys):
+def test_earlier_runs_are_kept_only_under_the_same_settings(ablation, tmp_path):
   settings = ablation.run_settings("/b", ["g.gin"], ["x = 1"], 5, False)
   assert ablation.earlier_runs(str(tmp_path), settings) == {"per_run": {}, "commands": []}
   (tmp_path / "results.json").write_text(json.dumps(
@@ -168,18 +168,30 @@ def test_earlier_runs_are_kept_only_under_the_same_settings(ablation, tmp_path, 
        "per_run": {"source_only": {"1": _run(200.0)}}}))
   kept = ablation.earlier_runs(str(tmp_path), settings)
   assert kept == {"per_run": {"source_only": {1: _run(200.0)}}, "commands": ["c1"]}
+  # other settings: the finished runs in OUT would be reused under them, so it is an error
   other = ablation.run_settings("/b", ["g.gin"], ["x = 2"], 5, False)
-  assert ablation.earlier_runs(str(tmp_path), other) == {"per_run": {}, "commands": []}
-  assert "other settings" in capsys.readouterr().err
-  (tmp_path / "results.json").write_text('{"per_run": ')
-  with pytest.raises(ablation.errors.UserError, match="results.json"):
-    ablation.earlier_runs(str(tmp_path), settings)
+  with pytest.raises(ablation.errors.UserError, match=r"other settings \(gin_bindings differ"):
+    ablation.earlier_runs(str(tmp_path), other)
+  # a table of an older version, without settings: compared by its command line
+  (tmp_path / "results.json").write_text(json.dumps(
+      {"command": "tools/ablation.py --data_dir=/b --gin_file=g.gin '--gin_bindings=x = 1' "
+                  "--finetune_steps=5", "per_run": {"source_only": {"1": _run(200.0)}}}))
+  assert ablation.earlier_runs(str(tmp_path), settings)["per_run"] == {
+      "source_only": {1: _run(200.0)}}
+  with pytest.raises(ablation.errors.UserError, match="finetune_steps differ"):
+    ablation.earlier_runs(str(tmp_path), ablation.run_settings("/b", ["g.gin"], ["x = 1"], 6,
+                                                               False))
+  for bad in ('{"per_run": ', '{"per_run": {}}'):
+    (tmp_path / "results.json").write_text(bad)
+    with pytest.raises(ablation.errors.UserError, match="results.json"):
+      ablation.earlier_runs(str(tmp_path), settings)
 
 
 def test_seed_list_commands_add_up_to_one_table(tmp_path_factory, tmp_path):
   """Two tools/ablation.py commands into one OUT, seed 1 then seed 0 (--seed_list), on the tiny
   chain's pre-learned stages: one table with both seeds, each the number of its own G^s run,
-  and both commands; a third command with other settings replaces the table."""
+  and both commands; a third command with other settings is refused before it runs anything
+  (the finished runs in OUT would be reused under its settings)."""
   chain = shared_stages.tiny_chain(tmp_path_factory)
   out = tmp_path / "runs"
   (out / "prelearn").mkdir(parents=True)
@@ -200,12 +212,13 @@ def test_seed_list_commands_add_up_to_one_table(tmp_path_factory, tmp_path):
   assert payload["rows"]["source_only"]["num_seeds"] == 2
   assert [c.split("--seed_list=")[1].split()[0] for c in payload["commands"]] == ["1", "0"]
   assert "--seed_list=1" in (tmp_path / "t.md").read_text()
+  before = (out / "results.json").read_text()
   done = run_command([*base, "--seed_list=0", "--finetune_steps=3"], cwd=str(tmp_path),
                      timeout=600)
-  assert done.returncode == 0, done.stderr[-3000:]
-  assert "other settings" in done.stderr
-  payload = json.loads((out / "results.json").read_text())
-  assert sorted(payload["per_run"]["source_only"]) == ["0"]
+  assert done.returncode == 2, done.stderr[-3000:]
+  errors_seen = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors_seen) == 1 and "finetune_steps differ" in errors_seen[0], done.stderr
+  assert (out / "results.json").read_text() == before
 
 
 def test_paired_gain_over_the_seeds_both_ran(ablation, tmp_path):

@@ -358,28 +358,31 @@ def earlier_runs(out, settings):
   """The runs OUT/results.json records from earlier commands with the same `settings`, so that
   a command running other rows or seeds into OUT adds to the table instead of replacing it.
   Returns {"per_run": row -> seed -> summary, "commands": [...]}; empty when there is no
-  earlier table, or one made with other settings (which this command's table replaces; said on
-  stderr, since its runs stay in OUT)."""
+  earlier table. An earlier table made with other settings is a UserError: its finished runs
+  stay in OUT and a stage that finished is skipped, so this command would label them with
+  settings they were not trained under (a table of an older version, without `settings`, is
+  compared by the settings read off its command line)."""
   path = os.path.join(out, "results.json")
   if not os.path.isfile(path):
     return {"per_run": {}, "commands": []}
   try:
     with open(path) as f:
       payload = json.load(f)
-  except ValueError as e:
-    raise errors.UserError(f"{path}: the table of earlier runs is not valid JSON ({e}); move it "
-                           "away to start a new table (the runs under OUT stay)") from None
-  if payload.get("settings") != settings:
-    print(f"[ablation] {path}: its table was made with other settings (or by an older "
-          "version); this command's table replaces it (the runs under OUT stay)",
-          file=sys.stderr)
-    return {"per_run": {}, "commands": []}
+    earlier = payload.get("settings") or settings_from_command(payload["command"])
+  except (ValueError, KeyError, TypeError, AttributeError) as e:
+    raise errors.UserError(f"{path}: the table of earlier runs is not a valid ablation table "
+                           f"({e!r}); move it away to start a new table (the runs under OUT "
+                           "stay)") from None
+  if earlier != settings:
+    differ = sorted(k for k in settings if earlier.get(k) != settings[k])
+    raise errors.UserError(f"--output {out}: holds runs made with other settings "
+                           f"({', '.join(differ)} differ; {path}); a finished run there would be "
+                           "reused under this command's settings: use another --output")
   per_run = {row: {int(seed): v for seed, v in runs.items()}
              for row, runs in payload["per_run"].items()}
   return {"per_run": per_run, "commands": list(payload.get("commands", [payload["command"]]))}
 
 
-# tools/ablation.py's flags that make its runs comparable, and their defaults (run_settings)
 # tools/ablation.py's setting flags at their defaults (the binary defines its flags itself, as
 # binaries do here; a change of a default there must be made here too, tested in test_ablation).
 _SETTING_FLAGS = {"data_dir": None, "gin_file": ["experiments/cpu_budget.gin"],
