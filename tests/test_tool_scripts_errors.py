@@ -24,6 +24,8 @@ CASES = [
     (["shift_table.sh", "tiny", "{tmp}/out"], {}, "no benchmark 'tiny'"),
     (["shift_table.sh", "default"], {}, "OUT"),
     (["shift_table.sh", "appearance", "{tmp}/out", "x"], {}, "SEEDS"),
+    (["shift_table.sh", "camera", "{tmp}/out"], {"EXPERIMENT_GIN": "experiments/nope.gin"},
+     "EXPERIMENT_GIN"),
     (["calibrate_benchmark.sh"], {}, "DATA_DIR"),
     (["calibrate_benchmark.sh", "{tmp}"], {}, "RUN_DIR"),
     (["calibrate_benchmark.sh", "{tmp}", "{tmp}/runs"], {}, "no benchmark manifest"),

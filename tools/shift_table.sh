@@ -10,6 +10,9 @@
 #   bash tools/shift_table.sh SHIFT OUT [SEEDS]     (SEEDS: the ablation's --seeds, default 1)
 #
 # tools/camera_table.sh OUT [SEEDS] is this with SHIFT=camera (the first table, docs/results.md).
+# EXPERIMENT_GIN (default experiments/demo.gin, 1500 source steps): the experiment file of every
+# stage, e.g. experiments/cpu_budget.gin for the 4000-step G^s of docs/results.md (item 2). A
+# table of another experiment file needs its own OUT (tools/ablation.py refuses to mix them).
 #
 # Resumable: rerun the same command after a kill; the ablation skips finished runs and an
 # interrupted stage continues from its checkpoint. OUT/table.md is the table so far.
@@ -25,6 +28,9 @@ GIN=benchmark/shift_$SHIFT.gin
 need OUT "${2:-}" "give the output directory"
 OUT=$2
 SEEDS=${3:-1}
+EXPERIMENT_GIN=${EXPERIMENT_GIN:-experiments/demo.gin}
+[ -f "sa3dhp_tf/gin_configs/$EXPERIMENT_GIN" ] ||
+  usage_error "EXPERIMENT_GIN: no gin file '$EXPERIMENT_GIN' under sa3dhp_tf/gin_configs"
 # checked here, before minutes of benchmark build, not first by the ablation
 [[ $SEEDS =~ ^[1-9][0-9]*$ ]] || usage_error "SEEDS: '$SEEDS' is not a positive integer"
 PY=${PYTHON:-.venv/bin/python}
@@ -42,7 +48,7 @@ WEIGHTS="$OUT/mobilenet_v2_imagenet_$SIZE.weights.h5"
 ablation() {  # ablation ROWS EXTRA_FLAGS...
   local rows=$1; shift
   $PY tools/ablation.py --data_dir="$BENCH" --output="$OUT/runs" --seeds="$SEEDS" \
-    --gin_file=experiments/demo.gin --finetune_steps=2000 \
+    --gin_file="$EXPERIMENT_GIN" --finetune_steps=2000 \
     --gin_bindings="ImageToLatent.backbone = 'mobilenet_v2'" \
     --gin_bindings="ImageToLatent.backbone_weights = '$WEIGHTS'" \
     --gin_bindings="ImageToLatent.fc_units = (1024, 512)" \
