@@ -33,13 +33,13 @@ shift $(( $# < 3 ? $# : 3 ))
 BINDINGS=("$@")
 for n in $BUDGETS; do [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "BUDGETS: '$n' is not a step count"; done
 for n in $SEEDS; do [[ $n =~ ^[0-9]+$ ]] || usage_error "SEEDS: '$n' is not a seed"; done
-EXTRA_NAMES=()
+EXTRA_NAMES=() EXTRA_DIRS=()
 for pair in ${EXTRA_TARGETS:-}; do
   name=${pair%%=*} dir=${pair#*=}
   [[ $pair == *=* && $name =~ ^[A-Za-z0-9_]+$ ]] ||
     usage_error "EXTRA_TARGETS: '$pair' is not NAME=BENCHMARK_DIR"
   [ -f "$dir/manifest.json" ] || usage_error "EXTRA_TARGETS: no benchmark manifest in '$dir'"
-  EXTRA_NAMES+=("$name")
+  EXTRA_NAMES+=("$name") EXTRA_DIRS+=("$dir")
 done
 RECORDED=$(printf '%s\n' ${BINDINGS[@]+"${BINDINGS[@]}"})
 if [ -f "$OUT/bindings.txt" ] && [ "$(cat "$OUT/bindings.txt")" != "$RECORDED" ]; then
@@ -70,8 +70,8 @@ for seed in $SEEDS; do
       "source.seed = $seed" "source.steps = $steps" ${BINDINGS[@]+"${BINDINGS[@]}"}
   done
 done
-for pair in ${EXTRA_TARGETS:-}; do
-  name=${pair%%=*} dir=${pair#*=}
+for i in "${!EXTRA_NAMES[@]}"; do
+  name=${EXTRA_NAMES[i]} dir=${EXTRA_DIRS[i]}
   mkdir -p "$OUT/target_test_$name"
   for seed in $SEEDS; do
     for steps in $BUDGETS; do

@@ -354,6 +354,17 @@ def run_settings(data_dir, gin_files, gin_bindings, finetune_steps, shared_sourc
           "shared_source": bool(shared_source)}
 
 
+def table_settings(payload):
+  """The `run_settings` a results.json payload was made with: recorded, or (a table of an older
+  version) read off its command line."""
+  return payload.get("settings") or settings_from_command(payload["command"])
+
+
+def differing_settings(settings, other):
+  """The names of the settings on which two `run_settings` differ, sorted."""
+  return sorted(k for k in settings if other.get(k) != settings[k])
+
+
 def earlier_runs(out, settings):
   """The runs OUT/results.json records from earlier commands with the same `settings`, so that
   a command running other rows or seeds into OUT adds to the table instead of replacing it.
@@ -368,13 +379,13 @@ def earlier_runs(out, settings):
   try:
     with open(path) as f:
       payload = json.load(f)
-    earlier = payload.get("settings") or settings_from_command(payload["command"])
+    earlier = table_settings(payload)
   except (ValueError, KeyError, TypeError, AttributeError) as e:
     raise errors.UserError(f"{path}: the table of earlier runs is not a valid ablation table "
                            f"({e!r}); move it away to start a new table (the runs under OUT "
                            "stay)") from None
-  if earlier != settings:
-    differ = sorted(k for k in settings if earlier.get(k) != settings[k])
+  differ = differing_settings(settings, earlier)
+  if differ:
     raise errors.UserError(f"--output {out}: holds runs made with other settings "
                            f"({', '.join(differ)} differ; {path}); a finished run there would be "
                            "reused under this command's settings: use another --output")
@@ -438,11 +449,10 @@ def merge_tables(tables):
   settings; a run (row, seed) in more than one must have the same numbers (then it is one run
   reproduced, listed under "reproduced"). Returns the merged payload."""
   names = list(tables)
-  settings = {n: tables[n].get("settings") or settings_from_command(tables[n]["command"])
-              for n in names}
+  settings = {n: table_settings(tables[n]) for n in names}
   for name in names[1:]:
-    if settings[name] != settings[names[0]]:
-      differ = sorted(k for k in settings[name] if settings[name][k] != settings[names[0]][k])
+    differ = differing_settings(settings[name], settings[names[0]])
+    if differ:
       raise errors.UserError(f"--table {name}: made with other settings than {names[0]} "
                              f"({', '.join(differ)} differ); its runs are not rows of one table")
   per_run, origin, reproduced = {}, {}, []
@@ -500,7 +510,7 @@ def report(out, results_md=None):
   json_files.write_json(os.path.join(out, "results.json"), payload)
   if results_md:
     write_markdown(results_md, table, per_run, out, payload["command"], residuals,
-                   "--shared_source" in payload["command"])
+                   table_settings(payload)["shared_source"])
   plot_curves(out, curves, floor_mean(table), source_only_mean(table))
   return table
 
